@@ -1,0 +1,97 @@
+"""The state directory (CODERUNNER_HOME): one place for every file the stack owns.
+
+Keeping pid files, logs, keys and the chosen ports under one directory is what lets `down` + `up`
+resume where it stopped and lets several stacks (e.g. one per test session) live side by side.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets as _secrets
+from pathlib import Path
+
+DEFAULT_HOME = ".coderunner"
+
+
+def home_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """Resolve the state directory: explicit argument, then $CODERUNNER_HOME, then ./.coderunner."""
+    raw = explicit or os.environ.get("CODERUNNER_HOME") or DEFAULT_HOME
+    return Path(raw).expanduser().resolve()
+
+
+def ensure_home(home: Path) -> Path:
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "logs").mkdir(exist_ok=True)
+    return home
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write a file readable by its owner only (keys and tokens), created 0600 from the start."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+    os.chmod(path, 0o600)
+
+
+def read_or_create_token(path: Path) -> str:
+    """A bearer token shared by a server and its clients through the state dir."""
+    if path.exists():
+        return path.read_text().strip()
+    token = _secrets.token_urlsafe(32)
+    write_private(path, token.encode())
+    return token
+
+
+def read_or_create_key(path: Path) -> bytes:
+    """A 256-bit AES key, generated once per state dir and kept 0600."""
+    if path.exists():
+        return bytes.fromhex(path.read_text().strip())
+    key = _secrets.token_bytes(32)
+    write_private(path, key.hex().encode())
+    return key
+
+
+class HomeLayout:
+    """Named paths inside the state dir, so no module invents its own file names."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    @property
+    def stack_file(self) -> Path:
+        return self.root / "stack.json"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def temporal_db(self) -> Path:
+        return self.root / "temporal.sqlite"
+
+    @property
+    def app_db(self) -> Path:
+        return self.root / "coderunner.sqlite"
+
+    @property
+    def sandbox_dir(self) -> Path:
+        return self.root / "sandbox"
+
+    @property
+    def sandbox_token(self) -> Path:
+        return self.root / "sandbox.token"
+
+    @property
+    def codec_token(self) -> Path:
+        return self.root / "codec.token"
+
+    @property
+    def codec_key(self) -> Path:
+        return self.root / "codec.key"
+
+    @property
+    def supervisor_pid(self) -> Path:
+        return self.root / "supervisor.pid"

@@ -1,0 +1,189 @@
+"""Static checks of docker-compose.yml: no Docker engine runs in CI, so a broken reference (a
+missing file, a misspelt service, a module that was renamed) would otherwise surface only when
+someone runs `docker compose up`. These tests read the YAML and the repo, nothing else.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+COMPOSE_FILE = REPO / "docker-compose.yml"
+SEARCH_ATTRIBUTES = {
+    "CodeRunnerDeployment": "Keyword",
+    "CodeRunnerEnvironment": "Keyword",
+    "CodeRunnerVersion": "Keyword",
+    "CodeRunnerStatus": "Keyword",
+    "CodeRunnerRolloutPhase": "Keyword",
+    "CodeRunnerCanaryWeight": "Int",
+    "CodeRunnerBudgetLevel": "Int",
+}
+
+
+def _compose() -> dict[str, Any]:
+    return yaml.safe_load(COMPOSE_FILE.read_text())
+
+
+SERVICES: dict[str, dict[str, Any]] = _compose()["services"]
+
+
+def _depends_on(service: dict[str, Any]) -> dict[str, str]:
+    deps = service.get("depends_on") or {}
+    if isinstance(deps, list):
+        return {name: "service_started" for name in deps}
+    return {name: (spec or {}).get("condition", "service_started") for name, spec in deps.items()}
+
+
+def _bind_sources(service: dict[str, Any]) -> list[str]:
+    """Host paths of bind mounts (short `./src:/dst[:ro]` or long `type: bind` syntax)."""
+    sources = []
+    for volume in service.get("volumes") or []:
+        if isinstance(volume, str):
+            source = volume.split(":", 1)[0]
+            if source.startswith((".", "/", "~")):
+                sources.append(source)
+        elif volume.get("type") == "bind":
+            sources.append(volume["source"])
+    return sources
+
+
+def _command(service: dict[str, Any]) -> list[str]:
+    command = service.get("command") or []
+    return command.split() if isinstance(command, str) else [str(part) for part in command]
+
+
+def _is_coderunner(service: dict[str, Any]) -> bool:
+    return "build" in service
+
+
+def _module_exists(module: str) -> bool:
+    path = REPO.joinpath(*module.split("."))
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+
+def test_every_service_has_an_image_or_build() -> None:
+    missing = [
+        name for name, service in SERVICES.items() if "image" not in service and "build" not in service
+    ]
+    assert missing == []
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_depends_on_names_existing_services(name: str) -> None:
+    unknown = set(_depends_on(SERVICES[name])) - set(SERVICES)
+    assert not unknown, f"{name} depends on unknown services {unknown}"
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_referenced_repo_paths_exist(name: str) -> None:
+    service = SERVICES[name]
+    build = service.get("build")
+    if build is not None:
+        build = {"context": build} if isinstance(build, str) else build
+        context = (REPO / build.get("context", ".")).resolve()
+        assert context.is_dir(), f"{name}: build context {context} missing"
+        dockerfile = context / build.get("dockerfile", "Dockerfile")
+        assert dockerfile.is_file(), f"{name}: Dockerfile {dockerfile} missing"
+    for source in _bind_sources(service):
+        assert (REPO / source).exists(), f"{name}: bind-mounted {source} missing from the repo"
+
+
+def test_named_volumes_are_declared() -> None:
+    declared = set(_compose().get("volumes") or {})
+    for name, service in SERVICES.items():
+        for volume in service.get("volumes") or []:
+            source = volume.split(":", 1)[0] if isinstance(volume, str) else volume.get("source", "")
+            is_named = isinstance(volume, str) and not source.startswith((".", "/", "~")) and ":" in volume
+            if is_named or (isinstance(volume, dict) and volume.get("type") == "volume"):
+                assert source in declared, f"{name}: volume {source} not declared"
+
+
+@pytest.mark.parametrize("name", sorted(n for n, s in SERVICES.items() if _is_coderunner(s)))
+def test_coderunner_commands_point_at_repo_code(name: str) -> None:
+    """`python file.py`, `python -m pkg.mod` and `python -c` imports must exist in the repo."""
+    argv = _command(SERVICES[name])
+    assert argv[:1] == ["python"], f"{name}: expected a python command, got {argv}"
+    if argv[1] == "-m":
+        assert _module_exists(argv[2]), f"{name}: module {argv[2]} not in the repo"
+    elif argv[1] == "-c":
+        imported = [n.module for n in ast.walk(ast.parse(argv[2])) if isinstance(n, ast.ImportFrom)]
+        assert imported and all(_module_exists(m) for m in imported if m), f"{name}: {imported}"
+    else:
+        assert (REPO / argv[1]).is_file(), f"{name}: {argv[1]} not in the repo"
+
+
+def test_expected_coderunner_services() -> None:
+    commands = {name: " ".join(_command(s)) for name, s in SERVICES.items() if _is_coderunner(s)}
+    assert commands["worker"] == "python worker.py"
+    assert commands["sandbox-host"].startswith("python -m sandbox.host --home /data --port 7390")
+    assert commands["codec-server"].startswith("python -m codec.server --home /data --port 8081")
+    assert "--bind 0.0.0.0" in commands["sandbox-host"] and "--bind 0.0.0.0" in commands["codec-server"]
+
+
+def test_worker_configuration() -> None:
+    worker = SERVICES["worker"]
+    env = worker["environment"]
+    assert env["CODERUNNER_TEMPORAL_ADDRESS"] == "temporal:7233"
+    assert env["CODERUNNER_DATABASE_URL"].startswith("postgresql+psycopg://")
+    assert env["CODERUNNER_SANDBOX_URL"] == "http://sandbox-host:7390"
+    assert env["CODERUNNER_HOME"] == "/data"
+    assert str(env["CODERUNNER_METRICS_PORT"]) == "9464"
+    assert worker["deploy"]["replicas"] >= 2
+    assert "container_name" not in worker  # a fixed name would forbid replicas
+    assert _depends_on(worker)["temporal-register"] == "service_completed_successfully"
+
+
+def test_temporal_setup_order() -> None:
+    assert "auto-setup" not in COMPOSE_FILE.read_text()
+    assert SERVICES["temporal"]["image"].startswith("temporalio/server")
+    assert SERVICES["temporal"]["environment"]["DB"] == "postgres12"
+    assert _depends_on(SERVICES["temporal"]) == {"temporal-admin-tools": "service_completed_successfully"}
+    assert _depends_on(SERVICES["temporal-admin-tools"])["postgresql"] == "service_healthy"
+    assert _depends_on(SERVICES["temporal-register"])["temporal"] == "service_healthy"
+    assert "healthcheck" in SERVICES["postgresql"] and "healthcheck" in SERVICES["temporal"]
+    assert SERVICES["temporal-ui"]["environment"]["TEMPORAL_CODEC_ENDPOINT"]
+
+
+def test_search_attributes_registered() -> None:
+    """Every attribute is named in compose and registered, with its type, by a mounted script."""
+    text = COMPOSE_FILE.read_text()
+    scripts = "\n".join(
+        (REPO / src).read_text() for s in SERVICES.values() for src in _bind_sources(s) if src.endswith(".sh")
+    )
+    for name, kind in SEARCH_ATTRIBUTES.items():
+        assert name in text, f"{name} missing from docker-compose.yml"
+        assert re.search(rf"\b{name}\b.*\b{kind}\b", scripts), f"{name} ({kind}) not registered"
+
+
+def test_prometheus_scrapes_worker_metrics() -> None:
+    config = yaml.safe_load((REPO / "deploy" / "prometheus.yml").read_text())
+    targets = yaml.safe_dump(config["scrape_configs"])
+    assert "worker" in targets and "9464" in targets
+
+
+def test_dockerfile_defaults() -> None:
+    dockerfile = (REPO / "deploy" / "Dockerfile").read_text()
+    assert re.search(r"^FROM python:3\.11-slim", dockerfile, re.M)
+    assert 'CMD ["python", "worker.py"]' in dockerfile
+
+
+def test_setup_scripts_parse() -> None:
+    for script in (REPO / "deploy").rglob("*.sh"):
+        result = subprocess.run(["sh", "-n", str(script)], capture_output=True, text=True, check=False)
+        assert result.returncode == 0, f"{script}: {result.stderr}"
+
+
+def test_init_state_writes_shared_secrets(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "CODERUNNER_HOME": str(tmp_path), "CODERUNNER_CODEC_TOKEN": "tok-123"}
+    subprocess.run([sys.executable, str(REPO / "deploy" / "init_state.py")], env=env, check=True, cwd=REPO)
+    assert (tmp_path / "codec.token").read_text() == "tok-123"
+    assert len(bytes.fromhex((tmp_path / "codec.key").read_text())) == 32
+    assert (tmp_path / "sandbox.token").stat().st_mode & 0o077 == 0

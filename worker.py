@@ -1,0 +1,75 @@
+"""The CodeRunner worker: every workflow and activity, a /metrics endpoint, graceful SIGTERM.
+
+Run `python worker.py` (or `coderunner worker`). Where the stack is comes from the environment
+(CODERUNNER_TEMPORAL_ADDRESS, CODERUNNER_SANDBOX_URL, CODERUNNER_DATABASE_URL, CODERUNNER_HOME, …)
+or, for the embedded stack, from the stack.json that `coderunner up` wrote.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+from datetime import timedelta
+
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.worker import Worker
+
+from config.ports import free_port
+from config.settings import Settings, load_settings
+from sandbox.client import SandboxClient
+from starter.client import connect
+from store.repository import Store
+from telemetry.server import build_metrics_app, serve_metrics
+from workflows.registry import WORKFLOWS, activities
+
+log = logging.getLogger("coderunner.worker")
+
+
+async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
+    sdk_port = free_port()
+    runtime = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"127.0.0.1:{sdk_port}")))
+    client = await connect(settings, runtime=runtime)
+    store = Store(url=settings.resolved_database_url())
+    provider = SandboxClient(settings.sandbox_url, settings.sandbox_token())
+    runner = None
+    if settings.metrics_port:
+        app = build_metrics_app(store, f"http://127.0.0.1:{sdk_port}/metrics")
+        runner = await serve_metrics(app, "0.0.0.0", settings.metrics_port)
+        log.info("metrics on :%d/metrics", settings.metrics_port)
+    worker = Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=WORKFLOWS,
+        activities=activities(provider, store),
+        graceful_shutdown_timeout=timedelta(seconds=10),
+    )
+    log.info("worker polling %s on %s", settings.task_queue, settings.temporal_address)
+    async with worker:
+        await stop.wait()
+        log.info("shutting down: finishing in-flight activities")
+    await provider.aclose()
+    if runner:
+        await runner.cleanup()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python worker.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--home", default=None, help="state dir (default $CODERUNNER_HOME or ./.coderunner)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
+    settings = load_settings(args.home)
+
+    async def _main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await run_worker(settings, stop)
+
+    asyncio.run(_main())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,276 @@
+"""DeploymentWorkflow: the one writer of a deployment's instance set (id `deployment/<name>`).
+
+It provisions, serves scale/restart/delete updates and stop/start signals, and sweeps health on a
+durable timer, replacing dead instances. All of it survives worker and server restarts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.store import StoreActivities
+    from decisions.instances import judge_sweep
+    from models import search_attributes as sa
+    from models.activity_io import AuditEventInput, DeploymentSnapshot
+    from models.deployment import (
+        DeploymentDescription,
+        DeploymentEvent,
+        DeploymentInput,
+        DeploymentResult,
+        DeploymentState,
+        DeploymentStatus,
+        OperationRequest,
+        OperationResult,
+        ScaleRequest,
+    )
+    from workflows.instance_ops import InstanceOps
+    from workflows.options import STORE_CALL
+
+_ENDED = (DeploymentStatus.DELETING, DeploymentStatus.DELETED)
+
+
+@workflow.defn
+class DeploymentWorkflow:
+    @workflow.init
+    def __init__(self, inp: DeploymentInput) -> None:
+        self._timings = inp.timings
+        self._state: DeploymentState = inp.state or DeploymentState(spec=inp.spec)
+        self._fresh = inp.state is None
+        self._ops = InstanceOps(self._state, self._timings)
+        self._lock = asyncio.Lock()
+        self._controls: list[tuple[str, OperationRequest]] = []
+        self._deleted = False
+        self._saved: tuple | None = None
+
+    @workflow.run
+    async def run(self, inp: DeploymentInput) -> DeploymentResult:
+        if self._fresh:
+            async with self._lock:
+                spec = self._state.spec
+                await self._event("deploy", f"deploy {spec.version} with {spec.replicas} instances", inp.actor)
+                await self._publish()
+                await self._ops.converge()
+                await self._event("deployed", self._summary_line())
+                await self._publish()
+        interval = self._timings.sweep_interval_s
+        next_sweep = workflow.time() + interval
+        while not self._deleted:
+            try:
+                await workflow.wait_condition(
+                    lambda: bool(self._controls) or self._deleted,
+                    timeout=timedelta(seconds=max(0.0, next_sweep - workflow.time())),
+                    timeout_summary="next health sweep",
+                )
+            except TimeoutError:
+                pass
+            if self._deleted:
+                break
+            if self._controls:
+                await self._apply_control(*self._controls.pop(0))
+                continue
+            async with self._lock:
+                await self._sweep()
+            next_sweep = workflow.time() + interval
+            if workflow.info().is_continue_as_new_suggested() and not self._controls:
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(DeploymentInput(spec=self._state.spec, timings=self._timings,
+                                                         state=self._state))
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return DeploymentResult(name=self._state.spec.name, status=self._state.status)
+
+    # ---- updates -------------------------------------------------------------------------------
+
+    @workflow.update
+    async def scale(self, req: ScaleRequest) -> OperationResult:
+        async with self._lock:
+            previous = self._state.spec.replicas
+            self._state.spec = self._state.spec.model_copy(update={"replicas": req.replicas})
+            await self._event("scaled", f"scale {previous} → {req.replicas}", req.actor, req.reason)
+            if self._state.status != DeploymentStatus.STOPPED:
+                await self._ops.converge()
+            await self._publish()
+            return self._result(f"scaled from {previous} to {req.replicas}")
+
+    @scale.validator
+    def _check_scale(self, req: ScaleRequest) -> None:
+        self._refuse_if_ended("scale")
+
+    @workflow.update
+    async def restart(self, req: OperationRequest) -> OperationResult:
+        """Rolling: one surge instance up and healthy before each old one leaves, so never below capacity."""
+        async with self._lock:
+            await self._event("restart", "rolling restart started", req.actor, req.reason)
+            for old in [r.instance_id for r in self._ops.stable()]:
+                failures = await self._ops.add(1)
+                if failures:
+                    self._ops.settle(failures[0])
+                    await self._publish()
+                    raise ApplicationError(f"restart stopped, old instances kept: {failures[0]}")
+                await self._ops.wire_router()
+                await self._ops.remove([old])
+            self._ops.settle(None)
+            await self._event("restarted", self._summary_line(), req.actor)
+            await self._publish()
+            return self._result("restarted")
+
+    @restart.validator
+    def _check_restart(self, req: OperationRequest) -> None:
+        self._refuse_if_ended("restart")
+        if self._state.status == DeploymentStatus.STOPPED:
+            raise ValueError("deployment is stopped: `coderunner start` it first")
+
+    @workflow.update
+    async def delete(self, req: OperationRequest) -> OperationResult:
+        async with self._lock:
+            self._state.status = DeploymentStatus.DELETING
+            await self._event("deleting", "tearing down", req.actor, req.reason)
+            await self._publish()
+            await self._ops.remove([r.instance_id for r in self._state.instances], drain=False)
+            await self._ops.delete_router()
+            self._state.status = DeploymentStatus.DELETED
+            await self._event("deleted", "all instances and the router removed", req.actor, req.reason)
+            await self._publish()
+            self._deleted = True
+            return self._result("deleted")
+
+    @delete.validator
+    def _check_delete(self, req: OperationRequest) -> None:
+        self._refuse_if_ended("delete")
+
+    # ---- signals and queries -------------------------------------------------------------------
+
+    @workflow.signal
+    def stop(self, req: OperationRequest) -> None:
+        self._controls.append(("stop", req))
+
+    @workflow.signal
+    def start(self, req: OperationRequest) -> None:
+        self._controls.append(("start", req))
+
+    @workflow.query
+    def describe(self) -> DeploymentDescription:
+        port = self._state.router_port
+        return DeploymentDescription(
+            workflow_id=workflow.info().workflow_id,
+            spec=self._state.spec.redacted(),
+            status=self._state.status,
+            status_reason=self._state.status_reason,
+            router_url=f"http://127.0.0.1:{port}" if port else None,
+            instances=self._state.instances,
+            events=self._state.events,
+            replacements=self._state.replacements,
+        )
+
+    # ---- internals -----------------------------------------------------------------------------
+
+    async def _apply_control(self, kind: str, req: OperationRequest) -> None:
+        async with self._lock:
+            if self._state.status in _ENDED:
+                return
+            if kind == "stop" and self._state.status != DeploymentStatus.STOPPED:
+                await self._ops.remove([r.instance_id for r in self._state.instances])
+                self._state.status, self._state.status_reason = DeploymentStatus.STOPPED, req.reason or None
+                await self._event("stopped", "all instances stopped", req.actor, req.reason)
+            elif kind == "start" and self._state.status == DeploymentStatus.STOPPED:
+                self._state.status = DeploymentStatus.PROVISIONING
+                await self._event("start", f"starting {self._state.spec.replicas} instances", req.actor, req.reason)
+                await self._ops.converge()
+            await self._publish()
+
+    async def _sweep(self) -> None:
+        """Replace dead or persistently unhealthy instances, then top up to the desired count."""
+        if self._state.status in (*_ENDED, DeploymentStatus.STOPPED, DeploymentStatus.FAILED):
+            return
+        if self._state.instances:
+            report = await self._ops.check()
+            verdict = judge_sweep(self._state.instances, report.observations, self._timings.unhealthy_threshold)
+            self._state.instances = verdict.records
+            if verdict.replace:
+                await self._ops.remove(list(verdict.replace), drain=False)
+                for iid, why in verdict.replace.items():
+                    self._state.replacements += 1
+                    await self._event("instance_replaced", f"{iid} replaced: {why}")
+        await self._ops.converge()
+        await self._publish()
+
+    def _refuse_if_ended(self, what: str) -> None:
+        if self._state.status in _ENDED or self._deleted:
+            raise ValueError(f"cannot {what}: deployment {self._state.spec.name} is {self._state.status.value}")
+
+    def _result(self, message: str) -> OperationResult:
+        return OperationResult(
+            name=self._state.spec.name,
+            status=self._state.status,
+            message=message,
+            replicas=self._state.spec.replicas,
+            instances=[r.instance_id for r in self._state.instances],
+        )
+
+    def _summary_line(self) -> str:
+        healthy = sum(1 for r in self._state.instances if r.healthy)
+        line = f"{self._state.status.value}: {healthy}/{self._state.spec.replicas} healthy"
+        return line + (f" — {self._state.status_reason}" if self._state.status_reason else "")
+
+    async def _event(self, kind: str, message: str, actor: str = "workflow", reason: str = "") -> None:
+        """Keep the event in state (for describe) and in the audit log (idempotent by its key)."""
+        self._state.event_seq += 1
+        text = message + (f" (reason: {reason})" if reason else "")
+        self._state.events.append(DeploymentEvent(at=workflow.now(), kind=kind, message=text, actor=actor))
+        del self._state.events[: -self._timings.max_events]
+        await workflow.execute_activity_method(
+            StoreActivities.record_event,
+            AuditEventInput(
+                deployment=self._state.spec.name,
+                kind=kind,
+                actor=actor,
+                reason=reason,
+                details={"message": message, "status": self._state.status.value},
+                event_key=f"{workflow.info().workflow_id}/{workflow.info().first_execution_run_id}/"
+                f"{self._state.event_seq}",
+            ),
+            summary=f"audit: {kind}",
+            **STORE_CALL,
+        )
+
+    async def _publish(self) -> None:
+        """Search attributes, current details and the store row follow the state, when it changed."""
+        spec, state = self._state.spec, self._state
+        snapshot = (state.status, spec.version, spec.replicas, state.router_port)
+        healthy = sum(1 for r in state.instances if r.healthy)
+        workflow.set_current_details(
+            f"**{spec.name}** ({spec.environment}) {spec.version} — **{state.status.value}**, "
+            f"{healthy}/{spec.replicas} healthy"
+            + (f", router http://127.0.0.1:{state.router_port}" if state.router_port else "")
+            + (f"\n\n{state.status_reason}" if state.status_reason else "")
+            + (f"\n\nlast event: {state.events[-1].message}" if state.events else "")
+        )
+        if snapshot == self._saved:
+            return
+        self._saved = snapshot
+        workflow.upsert_search_attributes(
+            [
+                sa.DEPLOYMENT.value_set(spec.name),
+                sa.ENVIRONMENT.value_set(spec.environment),
+                sa.VERSION.value_set(spec.version),
+                sa.STATUS.value_set(state.status.value),
+            ]
+        )
+        await workflow.execute_activity_method(
+            StoreActivities.record_deployment,
+            DeploymentSnapshot(
+                name=spec.name,
+                environment=spec.environment,
+                version=spec.version,
+                status=state.status.value,
+                replicas=spec.replicas,
+                workflow_id=workflow.info().workflow_id,
+                spec=spec.redacted().model_dump(mode="json"),
+            ),
+            summary=f"store: {spec.name} is {state.status.value}",
+            **STORE_CALL,
+        )

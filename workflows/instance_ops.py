@@ -1,0 +1,164 @@
+"""Workflow-side operations on a deployment's instance set (runs inside the DeploymentWorkflow).
+
+Kept apart from the workflow class so the handlers read as a list of intents; every side effect is
+an activity, every choice comes from `decisions.instances`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, TimeoutError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.sandbox import SandboxActivities
+    from decisions.instances import instance_id, plan_scale, status_for
+    from models.activity_io import CheckReport, CheckRequest, DeploymentRef, HealthWaitRequest, InstanceRef
+    from models.deployment import DeploymentState, DeploymentStatus, DeploymentTimings, InstanceRecord
+    from models.sandbox import InstanceGroup, InstanceSpec, RouterBackend, RouterConfig
+    from workflows.options import SANDBOX_CALL, health_wait
+
+def failure_message(err: BaseException) -> str:
+    """The innermost message of an activity failure: what the user needs, not the wrapper chain."""
+    while isinstance(err, ActivityError) and err.cause is not None:
+        err = err.cause
+    return str(err)
+
+
+class InstanceOps:
+    def __init__(self, state: DeploymentState, timings: DeploymentTimings) -> None:
+        self.state = state
+        self.timings = timings
+
+    @property
+    def name(self) -> str:
+        return self.state.spec.name
+
+    def stable(self) -> list[InstanceRecord]:
+        return [r for r in self.state.instances if r.group == InstanceGroup.STABLE]
+
+    async def add(self, count: int, version: str | None = None) -> list[str]:
+        """Create `count` instances in parallel and wait until healthy; return the failures' reasons."""
+        spec = self.state.spec
+        version = version or spec.version
+        records = []
+        for _ in range(count):
+            ordinal = self.state.next_ordinal
+            self.state.next_ordinal += 1
+            records.append(
+                InstanceRecord(instance_id=instance_id(self.name, version, ordinal), ordinal=ordinal, version=version)
+            )
+        self.state.instances.extend(records)
+        outcomes = await asyncio.gather(*(self._bring_up(r) for r in records))
+        failures = [why for why in outcomes if why]
+        failed_ids = [r.instance_id for r, why in zip(records, outcomes, strict=True) if why]
+        if failed_ids:
+            await self.remove(failed_ids, drain=False)
+        return failures
+
+    async def _bring_up(self, record: InstanceRecord) -> str | None:
+        spec = self.state.spec
+        try:
+            info = await workflow.execute_activity_method(
+                SandboxActivities.create_instance,
+                InstanceSpec(
+                    instance_id=record.instance_id,
+                    deployment=spec.name,
+                    version=record.version,
+                    command=spec.command,
+                    working_dir=spec.working_dir,
+                    env={**spec.env, "INSTANCE_ID": record.instance_id},
+                    group=record.group,
+                ),
+                summary=f"create {record.instance_id}",
+                **SANDBOX_CALL,
+            )
+            record.port, record.pid, record.state = info.port, info.pid, info.state.value
+            await workflow.execute_activity_method(
+                SandboxActivities.wait_instance_healthy,
+                HealthWaitRequest(instance_id=record.instance_id, path=spec.health_path),
+                summary=f"wait until {record.instance_id} is healthy",
+                **health_wait(self.timings.health_deadline_s),
+            )
+        except ActivityError as err:
+            record.last_error = failure_message(err)
+            if isinstance(err.cause, TimeoutError):
+                last = f" (last: {err.cause.cause})" if err.cause.cause else ""
+                record.last_error = f"not healthy within {self.timings.health_deadline_s:g}s{last}"
+            return f"{record.instance_id}: {record.last_error}"
+        record.healthy, record.state = True, "running"
+        return None
+
+    async def remove(self, ids: list[str], drain: bool = True) -> None:
+        """Leave the router first, let in-flight requests finish, then destroy."""
+        doomed = set(ids)
+        self.state.instances = [r for r in self.state.instances if r.instance_id not in doomed]
+        if self.state.router_port is not None:
+            await self.wire_router()
+        if drain and self.timings.drain_s > 0:
+            await workflow.sleep(timedelta(seconds=self.timings.drain_s), summary="drain before stop")
+        await asyncio.gather(
+            *(
+                workflow.execute_activity_method(
+                    SandboxActivities.destroy_instance,
+                    InstanceRef(instance_id=iid, grace_s=self.timings.stop_grace_s),
+                    summary=f"destroy {iid}",
+                    **SANDBOX_CALL,
+                )
+                for iid in sorted(doomed)
+            )
+        )
+
+    async def wire_router(self, weights: dict[str, int] | None = None) -> None:
+        """Route to healthy instances: even weights unless a caller (a rollout) sets them."""
+        backends = [
+            RouterBackend(instance_id=r.instance_id, weight=(weights or {}).get(r.instance_id, 1))
+            for r in self.state.instances
+            if r.healthy
+        ]
+        info = await workflow.execute_activity_method(
+            SandboxActivities.set_router,
+            RouterConfig(deployment=self.name, backends=backends),
+            summary=f"route {self.name} to {len(backends)} instances",
+            **SANDBOX_CALL,
+        )
+        self.state.router_port = info.port
+
+    async def delete_router(self) -> None:
+        await workflow.execute_activity_method(
+            SandboxActivities.delete_router, DeploymentRef(deployment=self.name), summary="delete router",
+            **SANDBOX_CALL,
+        )
+        self.state.router_port = None
+
+    async def converge(self) -> None:
+        """Bring the stable group to spec.replicas, then route and set the status."""
+        plan = plan_scale(self.state.instances, self.state.spec.replicas)
+        failures: list[str] = []
+        if plan.add:
+            failures = await self.add(plan.add)
+            await self.wire_router()
+        if plan.remove:
+            await self.remove(plan.remove)
+        if self.state.router_port is None:
+            await self.wire_router()
+        self.settle("; ".join(failures) or None)
+
+    def settle(self, failure: str | None) -> None:
+        healthy = sum(1 for r in self.stable() if r.healthy)
+        status, reason = status_for(healthy, self.state.spec.replicas, failure)
+        self.state.status, self.state.status_reason = DeploymentStatus(status), reason
+
+    async def check(self) -> CheckReport:
+        return await workflow.execute_activity_method(
+            SandboxActivities.check_instances,
+            CheckRequest(
+                deployment=self.name,
+                instance_ids=[r.instance_id for r in self.state.instances],
+                health_path=self.state.spec.health_path,
+            ),
+            summary=f"health sweep of {len(self.state.instances)} instances",
+            **SANDBOX_CALL,
+        )

@@ -1,0 +1,40 @@
+"""Activity options shared by the workflows: timeouts and backoff in one place."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio.common import RetryPolicy
+
+# Calls to the sandbox host: short per attempt, retried with backoff while the host restarts.
+SANDBOX_CALL = {
+    "start_to_close_timeout": timedelta(seconds=15),
+    "schedule_to_close_timeout": timedelta(minutes=3),
+    "retry_policy": RetryPolicy(
+        initial_interval=timedelta(milliseconds=300),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=10),
+        non_retryable_error_types=["InvalidInstanceSpec"],
+    ),
+}
+
+# Store writes: cheap, retried for a long time (a DB blip must not fail a deployment).
+STORE_CALL = {
+    "start_to_close_timeout": timedelta(seconds=10),
+    "schedule_to_close_timeout": timedelta(minutes=10),
+    "retry_policy": RetryPolicy(initial_interval=timedelta(milliseconds=500), maximum_interval=timedelta(seconds=15)),
+}
+
+
+def health_wait(deadline_s: float) -> dict:
+    """One probe per attempt with exponential backoff; the deadline bounds the whole wait."""
+    return {
+        "start_to_close_timeout": timedelta(seconds=10),
+        "schedule_to_close_timeout": timedelta(seconds=deadline_s),
+        "retry_policy": RetryPolicy(
+            initial_interval=timedelta(milliseconds=200),
+            backoff_coefficient=1.5,
+            maximum_interval=timedelta(seconds=3),
+            non_retryable_error_types=["InstanceExited"],
+        ),
+    }
