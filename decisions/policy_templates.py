@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from models.autoscale import AutoscalePolicy, MetricName, MetricTarget, ScalingPolicy, ScalingRules
+from models.autoscale import AutoscalePolicy, MetricName, MetricTarget, ScalingRules
 
 
 class PolicyError(ValueError):

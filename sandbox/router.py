@@ -8,13 +8,17 @@ aiohttp server, shared pooled client session, no per-request logging) because it
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import time
 from collections.abc import Callable
 
 import aiohttp
-from aiohttp import web
+from aiohttp import StreamReader, web
+from aiohttp.abc import AbstractStreamWriter
+from aiohttp.http import RawRequestMessage
+from aiohttp.web_protocol import RequestHandler
 from multidict import CIMultiDict
 from yarl import URL
 
@@ -29,6 +33,7 @@ HOP_BY_HOP = frozenset({
     "trailers", "transfer-encoding", "upgrade", "host", "content-length",
 })
 INSTANCE_HEADER = "X-CodeRunner-Instance"
+MAX_BODY = 64 * 1024 * 1024
 
 Lookup = Callable[[str], Instance | None]
 
@@ -60,7 +65,7 @@ class Router:
 
     async def start(self) -> None:
         """Bind 127.0.0.1:port; raises OSError if the port is taken."""
-        server = web.Server(self._handle, access_log=None)
+        server = web.Server(self._handle, access_log=None, request_factory=_request_factory)
         runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=1.0)
         await runner.setup()
         try:
@@ -122,6 +127,9 @@ class Router:
         headers["X-Forwarded-For"] = f"{prior}, {peer}" if prior else peer
         headers["X-Forwarded-Host"] = request.host
         headers["X-Forwarded-Proto"] = "http"
+        target = request.raw_path
+        if not target.startswith("/"):  # absolute-form request target: keep path and query only
+            target = request.rel_url.raw_path_qs
         tried: str | None = None
         for _attempt in range(2):
             chosen = self._pick(tried)
@@ -129,7 +137,7 @@ class Router:
                 break
             iid, port = chosen
             tried = iid
-            url = URL(f"http://127.0.0.1:{port}{request.raw_path}", encoded=True)
+            url = URL(f"http://127.0.0.1:{port}{target}", encoded=True)
             start = time.perf_counter()
             try:
                 async with self._session.request(request.method, url, headers=headers, data=body or None,
@@ -142,6 +150,9 @@ class Router:
             except aiohttp.ClientConnectionError:  # refused/reset: the request can go elsewhere
                 self.traffic.record(iid, None, (time.perf_counter() - start) * 1000)
                 continue
+            except aiohttp.ClientError as exc:  # e.g. a malformed answer: the backend's fault, no retry
+                self.traffic.record(iid, None, (time.perf_counter() - start) * 1000)
+                return _plain(502, f"backend {iid} answered badly: {type(exc).__name__}\n")
             self.traffic.record(iid, status, (time.perf_counter() - start) * 1000)
             out = CIMultiDict((k, v) for k, v in resp_headers.items() if k.lower() not in HOP_BY_HOP)
             out[INSTANCE_HEADER] = iid
@@ -154,6 +165,13 @@ class Router:
         stats = self.traffic.summarize(window_s, [b.instance_id for b in self.backends], self._describe)
         return RouterInfo(deployment=self.deployment, port=self.port, backends=self.backends,
                           window_s=window_s, stats=stats, total_requests=self.traffic.total)
+
+
+def _request_factory(message: RawRequestMessage, payload: StreamReader, protocol: RequestHandler,
+                     writer: AbstractStreamWriter, task: asyncio.Task[None]) -> web.BaseRequest:
+    """Like aiohttp's default but allowing bodies up to MAX_BODY (the default cap is 1 MiB)."""
+    return web.BaseRequest(message, payload, protocol, writer, task, asyncio.get_running_loop(),
+                           client_max_size=MAX_BODY)
 
 
 def _plain(status: int, text: str) -> web.Response:

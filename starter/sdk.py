@@ -14,7 +14,7 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from config.settings import Settings, load_settings
@@ -36,6 +36,10 @@ from workflows.deployment import DeploymentWorkflow
 
 SETTLED = {DeploymentStatus.RUNNING, DeploymentStatus.DEGRADED, DeploymentStatus.FAILED,
            DeploymentStatus.STOPPED, DeploymentStatus.DELETED}
+
+
+class NoWorker(OperationError):
+    """Queries need a live worker; while none polls, say so instead of showing a gRPC error."""
 
 
 class CodeRunner:
@@ -84,13 +88,11 @@ class CodeRunner:
                     "scale / restart / stop / start / delete. Query `describe` for the live view."
                 ),
             )
-        except RPCError as err:
-            if err.status == RPCStatusCode.ALREADY_EXISTS:
-                raise UserError(
-                    f"deployment {spec.name!r} already exists: use `coderunner scale/restart {spec.name}` "
-                    f"or `coderunner delete {spec.name}` first"
-                ) from err
-            raise
+        except WorkflowAlreadyStartedError as err:
+            raise UserError(
+                f"deployment {spec.name!r} already exists: use `coderunner scale/restart {spec.name}` "
+                f"or `coderunner delete {spec.name}` first"
+            ) from err
         return handle.id
 
     async def describe(self, name: str) -> DeploymentDescription:
@@ -99,6 +101,9 @@ class CodeRunner:
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:
                 raise UserError(f"no deployment named {name!r}: `coderunner list` shows what exists") from err
+            if err.status == RPCStatusCode.FAILED_PRECONDITION:
+                raise NoWorker(f"no worker is polling {self.settings.task_queue!r}: run `coderunner up` "
+                               "(or `coderunner worker`)") from err
             raise
 
     async def wait_settled(self, name: str, timeout_s: float = 120.0) -> DeploymentDescription:
@@ -106,7 +111,13 @@ class CodeRunner:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         while True:
-            desc = await self.describe(name)
+            try:
+                desc = await self.describe(name)
+            except NoWorker:
+                if loop.time() > deadline:
+                    raise
+                await asyncio.sleep(0.5)
+                continue
             done = desc.status in SETTLED and all(i.healthy for i in desc.instances)
             if done or desc.status == DeploymentStatus.FAILED or loop.time() > deadline:
                 return desc
@@ -150,12 +161,22 @@ class CodeRunner:
 
     async def _signal(self, name: str, signal: Any, arg: Any) -> None:
         await self.describe(name)  # a clear "no deployment named …" before signalling
-        await self.handle(name).signal(signal, arg)
+        try:
+            await self.handle(name).signal(signal, arg)
+        except RPCError as err:
+            raise self._ended(name, err) from err
+
+    def _ended(self, name: str, err: RPCError) -> Exception:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return UserError(f"deployment {name!r} is deleted (its workflow has completed): deploy it again")
+        return err
 
     async def _update(self, name: str, update: Any, arg: Any) -> Any:
         await self.describe(name)
         try:
             return await self.handle(name).execute_update(update, arg)
+        except RPCError as err:
+            raise self._ended(name, err) from err
         except WorkflowUpdateFailedError as err:
             cause = err.cause
             message = cause.message if isinstance(cause, ApplicationError) else str(cause)

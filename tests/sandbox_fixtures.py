@@ -7,6 +7,7 @@ test never leaves an app running.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -14,13 +15,15 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
 import psutil
 
 from config.home import HomeLayout, read_or_create_token
+from models.sandbox import InstanceSpec, InstanceState, ProbeRequest
 from sandbox.client import SandboxClient
 
 REPO = Path(__file__).resolve().parents[1]
@@ -130,3 +133,41 @@ class HostProcess:
             with contextlib.suppress(psutil.Error):
                 os.killpg(proc.pid, signal.SIGKILL) if os.getpgid(proc.pid) == proc.pid else proc.kill()
         wait_until(lambda: not processes_under(self.home), timeout_s=5)
+
+
+def demo(iid: str, deployment: str = "demo", version: str = "v1", **env: str) -> InstanceSpec:
+    env = {"VERSION": version, "INSTANCE_ID": iid, **env}
+    return InstanceSpec(instance_id=iid, deployment=deployment, version=version,
+                        command=["python", str(DEMO_APP)], env=env)
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not await check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
+
+
+async def start_healthy(client: SandboxClient, specs: list[InstanceSpec]) -> None:
+    for spec in specs:
+        await client.create_instance(spec)
+    ids = [s.instance_id for s in specs]
+
+    async def all_healthy() -> bool:
+        return all(r.healthy for r in await client.probe(ProbeRequest(instance_ids=ids)))
+
+    await eventually(all_healthy)
+
+
+async def state_is(client: SandboxClient, iid: str, state: InstanceState) -> bool:
+    return (await client.get_instance(iid)).state == state
+
+
+async def hit(port: int, n: int) -> Counter[str]:
+    """GET / n times through `port`; counts of "<status>:<instance that served it>"."""
+    served: Counter[str] = Counter()
+    async with httpx.AsyncClient() as http:
+        for _ in range(n):
+            resp = await http.get(f"http://127.0.0.1:{port}/")
+            served[f"{resp.status_code}:{resp.headers.get('X-CodeRunner-Instance')}"] += 1
+    return served

@@ -1,0 +1,112 @@
+"""Crashes lose nothing: a worker killed mid-deploy, a sandbox host restarted, continue-as-new."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from models.deployment import DeploymentStatus
+from starter.sdk import CodeRunner
+from tests.conftest import FAST, settings_for, worker_env
+from tests.sandbox_fixtures import HostProcess
+from tests.test_deployment_workflow import deployed, host_instances, spec
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def instance_processes(name: str) -> list[psutil.Process]:
+    """Live app processes of a deployment, found by the INSTANCE_ID the workflow gives each."""
+    found = []
+    for proc in psutil.process_iter():
+        with contextlib.suppress(psutil.Error):
+            if proc.status() != psutil.STATUS_ZOMBIE and \
+                    proc.environ().get("INSTANCE_ID", "").startswith(f"{name}-"):
+                found.append(proc)
+    return found
+
+
+def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen([sys.executable, "-m", "worker"], env=env, cwd=REPO, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+
+
+async def test_worker_killed_mid_deploy_no_duplicates(
+    home: Path, temporal_env: WorkflowEnvironment, sandbox_host: HostProcess, client: Client, name: str,
+    tmp_path: Path,
+) -> None:
+    task_queue = f"kill-{name}"
+    env = worker_env(home, temporal_env, sandbox_host, task_queue)
+    first = start_worker(env, tmp_path / "worker1.log")
+    second = None
+    cr = CodeRunner(client, settings_for(home, temporal_env, sandbox_host, task_queue))
+    try:
+        await cr.deploy(spec(name, 3, STARTUP_DELAY_S="2"), FAST)
+        deadline = time.monotonic() + 30
+        while not await host_instances(sandbox_host, name):  # creates have started, health not yet
+            assert time.monotonic() < deadline, (tmp_path / "worker1.log").read_text()[-2000:]
+            await asyncio.sleep(0.05)
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait(10)
+        second = start_worker(env, tmp_path / "worker2.log")
+        desc = await cr.wait_settled(name, timeout_s=90)
+        assert desc.status == DeploymentStatus.RUNNING, desc.status_reason
+        expected = [f"{name}-v1-{n}" for n in range(3)]
+        assert sorted(i.instance_id for i in desc.instances) == expected
+        assert await host_instances(sandbox_host, name) == expected
+        assert len(instance_processes(name)) == 3  # no second process for any id
+        await cr.delete(name)
+    finally:
+        for proc in (first, second):
+            if proc and proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(20)
+
+
+async def test_sandbox_host_restart_adopts_instances(cr: CodeRunner, sandbox_host: HostProcess, name: str) -> None:
+    desc = await deployed(cr, spec(name, 2))
+    pids = sorted(i.pid for i in desc.instances if i.pid)
+    sandbox_host.kill9()
+    await asyncio.sleep(1.5)  # sweeps fail meanwhile; their activities retry with backoff
+    sandbox_host.start()
+    await asyncio.sleep(4 * FAST.sweep_interval_s)
+    desc = await cr.describe(name)
+    assert desc.replacements == 0, desc.events
+    assert sorted(i.pid for i in desc.instances if i.pid) == pids
+    assert sorted(p.pid for p in instance_processes(name)) == pids  # adopted, none orphaned or doubled
+    async with sandbox_host.client() as host:
+        assert all(i.adopted for i in await host.list_instances(name))
+    from tests.test_deployment_workflow import hits
+
+    assert len(await hits(desc.router_url or "", 20)) == 2  # the router is back on its port
+    await cr.delete(name)
+    assert instance_processes(name) == []
+
+
+async def test_continue_as_new_keeps_state(cr: CodeRunner, client: Client, name: str) -> None:
+    """The session server suggests continue-as-new after a short history (see conftest)."""
+    desc = await deployed(cr, spec(name, 1))
+    await cr.scale(name, 2, reason="before continue-as-new")
+    first_run = (await cr.handle(name).describe()).run_id
+    deadline = time.monotonic() + 60
+    while (await cr.handle(name).describe()).run_id == first_run:
+        assert time.monotonic() < deadline, "no continue-as-new happened"
+        await asyncio.sleep(0.5)
+    after = await cr.describe(name)
+    assert [i.instance_id for i in after.instances] == [f"{name}-v1-0", f"{name}-v1-1"]
+    assert after.status == DeploymentStatus.RUNNING
+    assert any("before continue-as-new" in e.message for e in after.events)
+    assert after.router_url == desc.router_url
+    result = await cr.scale(name, 1, reason="after")  # updates reach the new run
+    assert result.instances == [f"{name}-v1-0"]
+    await cr.delete(name)
