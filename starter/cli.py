@@ -240,6 +240,30 @@ def logs(name: str, follow: Annotated[bool, typer.Option("--follow", "-f")] = Fa
 
 
 @app.command()
+def loadgen(name: str, rps: Annotated[float, typer.Option(help="requests per second (open loop)")] = 50.0,
+            duration: Annotated[str, typer.Option(help="how long: 30s, 2m, 500ms")] = "10s",
+            path: Annotated[str, typer.Option(help="request path")] = "/", home: Home = None) -> None:
+    """Send real HTTP through NAME's router at a fixed rate; report status counts and latency."""
+    from models.rollout import parse_duration
+    from starter.loadgen import run_load
+
+    try:
+        seconds = parse_duration(duration, "--duration")
+    except ValueError as err:
+        fail(UserError(str(err)), 2)
+    if rps <= 0:
+        fail(UserError("--rps must be > 0, e.g. --rps 50"), 2)
+
+    async def go() -> None:
+        desc = await (await _connect(home)).describe(name)
+        if not desc.router_url:
+            raise OperationError(f"{name} has no router yet (status {desc.status.value})")
+        typer.echo((await run_load(desc.router_url, rps, seconds, path)).summary())
+
+    run(go)
+
+
+@app.command()
 def demo(home: Home = None) -> None:
     """Deploy the demo app x3, send traffic, scale 5 → 2, kill an instance and watch it replaced."""
     from starter.demo import run_demo
