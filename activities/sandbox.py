@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -46,10 +48,14 @@ class SandboxActivities:
 
     @activity.defn(name="wait_instance_healthy")
     async def wait_instance_healthy(self, req: HealthWaitRequest) -> ProbeResult:
-        """One probe per attempt; Temporal's retry policy supplies the backoff and the deadline."""
+        """A few quick probes per attempt; Temporal's retry policy supplies backoff and the deadline."""
         probe = ProbeRequest(instance_ids=[req.instance_id], path=req.path, timeout_s=req.timeout_s)
-        result = (await self.provider.probe(probe))[0]
-        HEALTH_CHECKS.labels("healthy" if result.healthy else "unhealthy").inc()
+        for pause in (0.05, 0.1, 0.2, 0.4, 0):  # a fresh process needs a moment: spare the retry log
+            result = (await self.provider.probe(probe))[0]
+            HEALTH_CHECKS.labels("healthy" if result.healthy else "unhealthy").inc()
+            if result.healthy or result.state != InstanceState.RUNNING:
+                break
+            await asyncio.sleep(pause)
         if result.healthy:
             return result
         if result.state is None or result.state in _GONE:

@@ -198,7 +198,8 @@ def decide(policy: AutoscalePolicy, inp: ScalingInput) -> ScalingDecision:
     """One HPA sync: the replica count to ask the DeploymentWorkflow for, with the reasons why.
 
     The returned `history` already holds this round's recommendation and, if the count changes, the
-    scale event; pass it back in the next `ScalingInput`.
+    scale event; pass it back in the next `ScalingInput` (and through `continue_as_new`). A history
+    with no recommendations means a fresh autoscaler, which holds off scale-downs for one window.
     """
     now, current = inp.now_s, inp.current_replicas
     history = prune_history(inp.history, policy, now)

@@ -118,6 +118,10 @@ class AutoscalePolicy(_Strict):
     scale_down: ScalingRules = Field(default_factory=ScalingRules.hpa_scale_down)
     sync_interval_s: int = Field(default=15, gt=0, le=MAX_WINDOW_S)
     instance_hour_price: float = Field(default=0.05, ge=0, allow_inf_nan=False)
+    budget_action: Literal["cap-current", "cap-min"] = Field(
+        default="cap-current",
+        description="at 100% of the monthly budget: never grow past the current count, or shrink to min",
+    )
 
     @model_validator(mode="before")
     @classmethod

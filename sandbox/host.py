@@ -38,6 +38,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=0, help="API port on 127.0.0.1 (0: pick a free one)")
     parser.add_argument("--stop-grace-s", type=float, default=5.0,
                         help="on shutdown: seconds between SIGTERM and SIGKILL for each instance")
+    parser.add_argument("--bind", default="127.0.0.1",
+                        help="API address; keep 127.0.0.1 unless a container network needs more")
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
 
@@ -62,7 +64,7 @@ def _lock_home(sandbox_dir: Path) -> IO[str]:
     return handle
 
 
-async def serve(home: Path, port: int, stop_grace_s: float) -> None:
+async def serve(home: Path, port: int, stop_grace_s: float, bind: str = "127.0.0.1") -> None:
     layout = HomeLayout(ensure_home(home))
     layout.sandbox_dir.mkdir(parents=True, exist_ok=True)
     lock = _lock_home(layout.sandbox_dir)
@@ -73,12 +75,12 @@ async def serve(home: Path, port: int, stop_grace_s: float) -> None:
                            shutdown_timeout=2.0)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, "127.0.0.1", port)
+        site = web.TCPSite(runner, bind, port)
         await site.start()
     except OSError as exc:
         await runner.cleanup()
         await sandbox.routers.close()  # instances stay up: a later host can adopt them
-        raise SystemExit(f"cannot listen on 127.0.0.1:{port}: {exc}") from None
+        raise SystemExit(f"cannot listen on {bind}:{port}: {exc}") from None
     actual = int(runner.addresses[0][1])
     host_file = layout.sandbox_dir / HOST_FILE
     host_file.write_text(json.dumps({"pid": os.getpid(), "port": actual, "url": f"http://127.0.0.1:{actual}"}))
@@ -104,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(stream=sys.stderr, level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     _raise_fd_limit()
-    asyncio.run(serve(home_dir(args.home), args.port, args.stop_grace_s))
+    asyncio.run(serve(home_dir(args.home), args.port, args.stop_grace_s, args.bind))
 
 
 if __name__ == "__main__":

@@ -22,3 +22,23 @@ DEPLOYMENTS = Gauge(
 INSTANCES = Gauge(
     "coderunner_instances", "Instances per deployment (from the store)", ["deployment"], registry=REGISTRY
 )
+
+# -- autoscaler (issue 4) -------------------------------------------------------------------------
+AUTOSCALE_REPLICAS = Gauge(
+    "coderunner_autoscale_replicas", "Autoscaler view of a deployment's stable replicas",
+    ["deployment", "kind"], registry=REGISTRY,  # kind: desired | current
+)
+AUTOSCALE_DECISIONS = Counter(
+    "coderunner_autoscale_decisions", "Autoscaler decisions by direction and limiting rule",
+    ["deployment", "direction", "reason"], registry=REGISTRY,
+)
+AUTOSCALE_SPEND = Gauge(
+    "coderunner_autoscale_spend", "Spend this month (instance-hours x price)", ["deployment"], registry=REGISTRY,
+)
+AUTOSCALE_BUDGET_LEVEL = Gauge(
+    "coderunner_autoscale_budget_level", "Highest budget threshold reached this month (0/75/90/100)",
+    ["deployment"], registry=REGISTRY,
+)
+AUTOSCALE_BUDGET_ALERTS = Counter(
+    "coderunner_autoscale_budget_alerts", "Budget alerts raised", ["deployment", "level"], registry=REGISTRY,
+)

@@ -1,0 +1,79 @@
+"""`coderunner up` / `down` / `up`: the embedded stack starts, stops exactly its own processes, resumes."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+from config.home import HomeLayout
+from starter.processes import ProcessRecord
+from tests.cli_helpers import REPO, coderunner
+
+SPEC = str(REPO / "examples" / "demo_app" / "spec.yaml")
+
+
+def stack_env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CODERUNNER_")}
+    env["CODERUNNER_HOME"] = str(home)
+    return env
+
+
+def describe(env: dict[str, str]) -> dict:
+    result = coderunner("describe", "demo", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def wait_running(env: dict[str, str], replicas: int, timeout_s: float = 90) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = coderunner("describe", "demo", "--json", env=env)
+        if result.returncode == 0:
+            desc = json.loads(result.stdout)
+            if desc["status"] == "running" and sum(i["healthy"] for i in desc["instances"]) == replicas:
+                return desc
+        assert time.monotonic() < deadline, result.stdout + result.stderr
+        time.sleep(1)
+
+
+def test_up_down_up_resumes_and_leaves_nothing(tmp_path: Path) -> None:
+    home = tmp_path / "state"
+    env = stack_env(home)
+    try:
+        up = coderunner("up", env=env, timeout=180)
+        assert up.returncode == 0, up.stderr
+        assert "Web UI" in up.stdout
+        stack = json.loads(HomeLayout(home).stack_file.read_text())
+        assert oct(HomeLayout(home).codec_key.stat().st_mode & 0o777) == "0o600"
+        again = coderunner("up", env=env)
+        assert again.returncode == 0 and "already up" in again.stdout
+
+        deployed = coderunner("deploy", SPEC, "--replicas", "2", "--sweep-interval", "1", "--wait", env=env)
+        assert deployed.returncode == 0, deployed.stderr
+        first = describe(env)
+        metrics = httpx.get(stack["metrics_url"], timeout=5).text
+        assert "coderunner_deployments" in metrics and "temporal_" in metrics  # ours + the SDK's
+
+        processes = {n: ProcessRecord(**r) for n, r in json.loads(HomeLayout(home).stack_file.read_text())
+                     ["processes"].items()}
+        app_pids = [i["pid"] for i in first["instances"]]
+        down = coderunner("down", env=env)
+        assert down.returncode == 0 and "supervisor" in down.stdout
+        assert all(r.alive() is None for r in processes.values())
+        assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
+                       for p in app_pids)
+        assert coderunner("list", env=env).returncode == 1  # stack not running
+
+        assert coderunner("up", env=env, timeout=180).returncode == 0
+        resumed = wait_running(env, 2)
+        assert resumed["workflow_id"] == first["workflow_id"]
+        assert resumed["router_url"] == first["router_url"]  # the router kept its port
+        answer = httpx.get(resumed["router_url"] + "/", timeout=5)
+        assert answer.status_code == 200
+    finally:
+        coderunner("down", env=env)
