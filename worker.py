@@ -29,7 +29,9 @@ log = logging.getLogger("coderunner.worker")
 
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     sdk_port = free_port()
-    runtime = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"127.0.0.1:{sdk_port}")))
+    runtime = Runtime(
+        telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"127.0.0.1:{sdk_port}"))
+    )
     client = await connect(settings, runtime=runtime)
     store = Store(url=settings.resolved_database_url())
     provider = SandboxClient(settings.sandbox_url, settings.sandbox_token())

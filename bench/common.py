@@ -33,23 +33,34 @@ class BenchStack:
 
 
 @contextlib.asynccontextmanager
-async def bench_stack(extra_workflows: Sequence[type] = (), extra_activities: Sequence = (),
-                      task_queue: str = "bench") -> AsyncIterator[BenchStack]:
+async def bench_stack(
+    extra_workflows: Sequence[type] = (), extra_activities: Sequence = (), task_queue: str = "bench"
+) -> AsyncIterator[BenchStack]:
     home = Path(tempfile.mkdtemp(prefix="coderunner-bench-"))
     host = HostProcess(home).start()
     key = read_or_create_key(HomeLayout(home).codec_key)
     try:
         async with await WorkflowEnvironment.start_local(
-            dev_server_existing_path=temporal_binary(), search_attributes=sa.ALL,
-            data_converter=data_converter(key), dev_server_extra_args=["--log-level", "error"],
+            dev_server_existing_path=temporal_binary(),
+            search_attributes=sa.ALL,
+            data_converter=data_converter(key),
+            dev_server_extra_args=["--log-level", "error"],
         ) as env:
             store = Store(url=f"sqlite:///{HomeLayout(home).app_db}")
             provider = host.client()
-            async with Worker(env.client, task_queue=task_queue, workflows=[*WORKFLOWS, *extra_workflows],
-                              activities=[*activities(provider, store), *extra_activities],
-                              max_concurrent_activities=200):
-                settings = Settings(home=home, temporal_address=env.client.service_client.config.target_host,
-                                    task_queue=task_queue, sandbox_url=host.url)
+            async with Worker(
+                env.client,
+                task_queue=task_queue,
+                workflows=[*WORKFLOWS, *extra_workflows],
+                activities=[*activities(provider, store), *extra_activities],
+                max_concurrent_activities=200,
+            ):
+                settings = Settings(
+                    home=home,
+                    temporal_address=env.client.service_client.config.target_host,
+                    task_queue=task_queue,
+                    sandbox_url=host.url,
+                )
                 yield BenchStack(env, host, CodeRunner(env.client, settings), home)
             await provider.aclose()
     finally:

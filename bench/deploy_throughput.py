@@ -17,23 +17,29 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import DEMO_APP, bench_stack  # noqa: E402
-from bench.hello import HelloWorkflow, say_hello  # noqa: E402
-from models.deployment import DeploymentSpec, DeploymentTimings  # noqa: E402
+from bench.common import DEMO_APP, bench_stack
+from bench.hello import HelloWorkflow, say_hello
+from models.deployment import DeploymentSpec, DeploymentTimings
 
 
 async def main(deployments: int, hellos: int) -> None:
     async with bench_stack([HelloWorkflow], [say_hello]) as stack:
         client, cr = stack.env.client, stack.cr
         start = time.perf_counter()
-        await asyncio.gather(*(client.execute_workflow(HelloWorkflow.run, str(n), id=f"hello-{n}",
-                                                       task_queue="bench") for n in range(hellos)))
+        await asyncio.gather(
+            *(
+                client.execute_workflow(HelloWorkflow.run, str(n), id=f"hello-{n}", task_queue="bench")
+                for n in range(hellos)
+            )
+        )
         hello_s = time.perf_counter() - start
         hello_rate = hellos / hello_s
 
         timings = DeploymentTimings(sweep_interval_s=30, health_deadline_s=120)
-        specs = [DeploymentSpec(name=f"bench{n}", command=["python", str(DEMO_APP)], replicas=1)
-                 for n in range(deployments)]
+        specs = [
+            DeploymentSpec(name=f"bench{n}", command=["python", str(DEMO_APP)], replicas=1)
+            for n in range(deployments)
+        ]
         start = time.perf_counter()
         await asyncio.gather(*(cr.deploy(s, timings) for s in specs))
         results = await asyncio.gather(*(cr.wait_settled(s.name, timeout_s=300) for s in specs))
@@ -44,8 +50,10 @@ async def main(deployments: int, hellos: int) -> None:
 
     print(f"hello workflows:   {hellos} in {hello_s:.2f}s = {hello_rate:.1f}/s")
     print(f"deploy workflows:  {deployments} in {deploy_s:.2f}s = {deploy_rate:.2f}/s ({running} running)")
-    print(f"ratio deploy/hello throughput: {deploy_rate / hello_rate:.3f} "
-          f"(one deployment costs {hello_rate / deploy_rate:.1f} hello workflows)")
+    print(
+        f"ratio deploy/hello throughput: {deploy_rate / hello_rate:.3f} "
+        f"(one deployment costs {hello_rate / deploy_rate:.1f} hello workflows)"
+    )
 
 
 if __name__ == "__main__":

@@ -17,9 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from aiohttp import web  # noqa: E402
+from aiohttp import web
 
-from sandbox.health import probe_urls  # noqa: E402
+from sandbox.health import probe_urls
 
 
 def serve_many(count: int, ports_out: multiprocessing.Queue) -> None:
@@ -73,8 +73,10 @@ async def main() -> None:
             print(f"{label}: one at a time {one_by_one * 1000:.2f} ms/endpoint (baseline, 20 endpoints)")
             for n in (100, 1000):
                 t = await timed(urls[:n], concurrency=256)
-                print(f"  fan-out {n:>5} endpoints: {t * 1000:7.0f} ms ({t / n * 1e6:5.0f} µs/endpoint), "
-                      f"{one_by_one * n / t:5.1f}x faster than one at a time")
+                print(
+                    f"  fan-out {n:>5} endpoints: {t * 1000:7.0f} ms ({t / n * 1e6:5.0f} µs/endpoint), "
+                    f"{one_by_one * n / t:5.1f}x faster than one at a time"
+                )
     finally:
         server.terminate()
 

@@ -32,7 +32,9 @@ async def traffic(router_url: str, requests: int = 30) -> collections.Counter[st
     async with httpx.AsyncClient(timeout=5) as client:
         for _ in range(requests):
             resp = await client.get(router_url + "/")
-            seen[resp.json().get("instance", "?") if resp.status_code == 200 else f"HTTP {resp.status_code}"] += 1
+            seen[
+                resp.json().get("instance", "?") if resp.status_code == 200 else f"HTTP {resp.status_code}"
+            ] += 1
     return seen
 
 
@@ -40,7 +42,10 @@ async def show_traffic(cr: CodeRunner, name: str) -> None:
     desc = await cr.describe(name)
     assert desc.router_url
     counts = await traffic(desc.router_url)
-    typer.echo(f"  30 requests through {desc.router_url}: " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
+    typer.echo(
+        f"  30 requests through {desc.router_url}: "
+        + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
+    )
 
 
 async def wait_for(cr: CodeRunner, name: str, check, timeout_s: float = 60.0) -> None:  # type: ignore[no-untyped-def]
@@ -90,4 +95,6 @@ async def run_demo(home: Path, repo: Path) -> None:
     url = f"{stack['ui_url']}/namespaces/default/workflows/{quote('deployment/' + name, safe='')}"
     say("every step is in the Temporal Web UI:")
     typer.echo(f"  {url}\n  (payloads are encrypted; the UI decrypts them through the codec server)")
-    typer.echo("  try: coderunner describe demo · coderunner logs demo · coderunner delete demo · coderunner down")
+    typer.echo(
+        "  try: coderunner describe demo · coderunner logs demo · coderunner delete demo · coderunner down"
+    )

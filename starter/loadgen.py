@@ -33,14 +33,25 @@ class LoadReport(BaseModel):
 
     def summary(self) -> str:
         counts = ", ".join(f"{k}: {v}" for k, v in sorted(self.counts.items()))
-        lat = (f"p50 {self.p50_ms:.1f} ms, p95 {self.p95_ms:.1f} ms, p99 {self.p99_ms:.1f} ms"
-               if self.p50_ms is not None else "no answers")
-        return (f"{self.sent} requests in {self.duration_s:.1f}s ({self.achieved_rps:.0f} rps) to {self.url}\n"
-                f"  status: {counts}\n  latency: {lat}\n  by instance: {self.by_instance}")
+        lat = (
+            f"p50 {self.p50_ms:.1f} ms, p95 {self.p95_ms:.1f} ms, p99 {self.p99_ms:.1f} ms"
+            if self.p50_ms is not None
+            else "no answers"
+        )
+        return (
+            f"{self.sent} requests in {self.duration_s:.1f}s ({self.achieved_rps:.0f} rps) to {self.url}\n"
+            f"  status: {counts}\n  latency: {lat}\n  by instance: {self.by_instance}"
+        )
 
 
-async def run_load(url: str, rps: float, duration_s: float, path: str = "/", max_in_flight: int = 512,
-                   timeout_s: float = 10.0) -> LoadReport:
+async def run_load(
+    url: str,
+    rps: float,
+    duration_s: float,
+    path: str = "/",
+    max_in_flight: int = 512,
+    timeout_s: float = 10.0,
+) -> LoadReport:
     if rps <= 0 or duration_s <= 0:
         raise ValueError("rps and duration must be > 0")
     counts: collections.Counter[str] = collections.Counter()
@@ -73,8 +84,14 @@ async def run_load(url: str, rps: float, duration_s: float, path: str = "/", max
             tasks.append(asyncio.create_task(one()))
         await asyncio.gather(*tasks)
         elapsed = time.perf_counter() - start
-    report = LoadReport(url=url, target_rps=rps, duration_s=elapsed, sent=total, counts=dict(counts),
-                        by_instance=dict(instances))
+    report = LoadReport(
+        url=url,
+        target_rps=rps,
+        duration_s=elapsed,
+        sent=total,
+        counts=dict(counts),
+        by_instance=dict(instances),
+    )
     if latencies:
         report.p50_ms, report.p95_ms, report.p99_ms = (percentile(latencies, q) for q in (50, 95, 99))
     return report

@@ -16,7 +16,9 @@ async def show_logs(settings: Settings, name: str, instance: str | None, tail: i
         ids = [i.instance_id for i in await client.list_instances(name)]
         if instance:
             if instance not in ids:
-                raise UserError(f"--instance {instance}: not an instance of {name}; known: {', '.join(ids) or 'none'}")
+                raise UserError(
+                    f"--instance {instance}: not an instance of {name}; known: {', '.join(ids) or 'none'}"
+                )
             ids = [instance]
         if not ids:
             raise UserError(f"{name} has no instances on the sandbox host (`coderunner describe {name}`)")

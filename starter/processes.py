@@ -29,13 +29,18 @@ class ProcessRecord(BaseModel):
         return None
 
 
-def spawn(name: str, argv: list[str], log: Path, env: dict[str, str] | None = None,
-          detach: bool = False) -> tuple[subprocess.Popen[bytes], ProcessRecord]:
+def spawn(
+    name: str, argv: list[str], log: Path, env: dict[str, str] | None = None, detach: bool = False
+) -> tuple[subprocess.Popen[bytes], ProcessRecord]:
     log.parent.mkdir(parents=True, exist_ok=True)
-    out = open(log, "ab")  # noqa: SIM115 - the child owns it from here
+    out = open(log, "ab")
     proc = subprocess.Popen(
-        argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        env={**os.environ, **(env or {})}, start_new_session=detach,
+        argv,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
+        start_new_session=detach,
     )
     out.close()
     return proc, ProcessRecord(name=name, pid=proc.pid, create_time=psutil.Process(proc.pid).create_time())

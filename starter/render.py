@@ -10,10 +10,13 @@ from models.deployment import DeploymentDescription
 def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     if not rows:
         return "(none)"
-    widths = {c: max(len(c), *(len(str(r.get(c) if r.get(c) is not None else "-")) for r in rows)) for c in columns}
+    widths = {
+        c: max(len(c), *(len(str(r.get(c) if r.get(c) is not None else "-")) for r in rows)) for c in columns
+    }
     head = "  ".join(c.upper().ljust(widths[c]) for c in columns)
     body = [
-        "  ".join(str(r.get(c) if r.get(c) is not None else "-").ljust(widths[c]) for c in columns) for r in rows
+        "  ".join(str(r.get(c) if r.get(c) is not None else "-").ljust(widths[c]) for c in columns)
+        for r in rows
     ]
     return "\n".join([head, *body])
 

@@ -15,8 +15,13 @@ from starter.errors import OperationError
 from starter.processes import ProcessRecord, spawn, terminate, wait_until
 from starter.supervisor import port_open
 
-PREFERRED = {"temporal_port": 7233, "ui_port": 8233, "sandbox_port": 7390, "codec_port": 7391,
-             "metrics_port": 9464}
+PREFERRED = {
+    "temporal_port": 7233,
+    "ui_port": 8233,
+    "sandbox_port": 7390,
+    "codec_port": 7391,
+    "metrics_port": 9464,
+}
 
 
 def read_stack(home: Path) -> dict[str, Any] | None:
@@ -63,8 +68,9 @@ def _checks(home: Path, stack: dict[str, Any]) -> dict[str, Any]:
     return {
         "temporal": lambda: port_open(stack["temporal_port"]),
         "web ui": lambda: http_ok("GET", stack["ui_url"]),
-        "codec server": lambda: http_ok("POST", stack["codec_url"] + "/decode", json={"payloads": []},
-                                        headers=codec_auth),
+        "codec server": lambda: http_ok(
+            "POST", stack["codec_url"] + "/decode", json={"payloads": []}, headers=codec_auth
+        ),
         "sandbox host": lambda: http_ok("GET", stack["sandbox_url"] + "/v1/ping", headers=sandbox_auth),
         "worker": lambda: http_ok("GET", stack["metrics_url"]),
     }
@@ -86,8 +92,12 @@ def up(home: Path, database_url: str | None = None, timeout_s: float = 120.0) ->
     read_or_create_key(layout.codec_key)
     stack = _plan(home, database_url or (current or {}).get("database_url"))
     _write_stack(home, stack)
-    _, record = spawn("supervisor", [sys.executable, "-m", "starter.supervisor", "--home", str(home)],
-                      layout.logs / "supervisor.log", detach=True)
+    _, record = spawn(
+        "supervisor",
+        [sys.executable, "-m", "starter.supervisor", "--home", str(home)],
+        layout.logs / "supervisor.log",
+        detach=True,
+    )
     checks = _checks(home, stack)
     for name, check in checks.items():
         if not wait_until(lambda c=check: c() or record.alive() is None, timeout_s) or record.alive() is None:

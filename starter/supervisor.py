@@ -34,15 +34,36 @@ def child_commands(home: Path, stack: dict) -> dict[str, list[str]]:
     codec_endpoint = f"http://127.0.0.1:{stack['codec_port']}/{token}"
     return {
         "temporal": [
-            temporal_binary(), "server", "start-dev",
-            "--db-filename", str(HomeLayout(home).temporal_db),
-            "--ip", "127.0.0.1", "--port", str(stack["temporal_port"]), "--ui-port", str(ui),
-            "--ui-codec-endpoint", codec_endpoint, "--ui-disable-news-fetch", "--log-level", "warn",
+            temporal_binary(),
+            "server",
+            "start-dev",
+            "--db-filename",
+            str(HomeLayout(home).temporal_db),
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(stack["temporal_port"]),
+            "--ui-port",
+            str(ui),
+            "--ui-codec-endpoint",
+            codec_endpoint,
+            "--ui-disable-news-fetch",
+            "--log-level",
+            "warn",
             *sa.dev_server_args(),
         ],
         "codec": [
-            py, "-m", "codec.server", "--home", str(home), "--port", str(stack["codec_port"]),
-            "--ui-origin", f"http://localhost:{ui}", "--ui-origin", f"http://127.0.0.1:{ui}",
+            py,
+            "-m",
+            "codec.server",
+            "--home",
+            str(home),
+            "--port",
+            str(stack["codec_port"]),
+            "--ui-origin",
+            f"http://localhost:{ui}",
+            "--ui-origin",
+            f"http://127.0.0.1:{ui}",
         ],
         "sandbox": [py, "-m", "sandbox.host", "--home", str(home), "--port", str(stack["sandbox_port"])],
         "worker": [py, "-m", "worker", "--home", str(home)],
@@ -66,7 +87,9 @@ class Supervisor:
         self.backoff: dict[str, float] = {}
         self.stopping = False
         me = psutil.Process()
-        self.stack["supervisor"] = ProcessRecord(name="supervisor", pid=me.pid, create_time=me.create_time()).model_dump()
+        self.stack["supervisor"] = ProcessRecord(
+            name="supervisor", pid=me.pid, create_time=me.create_time()
+        ).model_dump()
 
     def start(self, name: str) -> None:
         proc, record = spawn(name, self.commands[name], self.layout.logs / f"{name}.log")

@@ -45,8 +45,12 @@ async def temporal_env(home: Path) -> AsyncIterator[WorkflowEnvironment]:
         search_attributes=sa.ALL,
         data_converter=data_converter(key),
         # a short history budget so continue-as-new happens within a test, not after hours
-        dev_server_extra_args=["--log-level", "error",
-                               "--dynamic-config-value", f"limit.historyCount.suggestContinueAsNew={CAN_AFTER}"],
+        dev_server_extra_args=[
+            "--log-level",
+            "error",
+            "--dynamic-config-value",
+            f"limit.historyCount.suggestContinueAsNew={CAN_AFTER}",
+        ],
     )
     yield env
     await env.shutdown()
@@ -75,8 +79,9 @@ def settings_for(home: Path, env: WorkflowEnvironment, host: HostProcess, task_q
 
 
 @pytest_asyncio.fixture(scope="session")
-async def worker(temporal_env: WorkflowEnvironment, sandbox_host: HostProcess, store: Store
-                 ) -> AsyncIterator[Worker]:
+async def worker(
+    temporal_env: WorkflowEnvironment, sandbox_host: HostProcess, store: Store
+) -> AsyncIterator[Worker]:
     provider = sandbox_host.client()
     async with Worker(
         temporal_env.client,
@@ -89,8 +94,9 @@ async def worker(temporal_env: WorkflowEnvironment, sandbox_host: HostProcess, s
 
 
 @pytest_asyncio.fixture(scope="session")
-async def cr(home: Path, temporal_env: WorkflowEnvironment, sandbox_host: HostProcess, worker: Worker
-             ) -> CodeRunner:
+async def cr(
+    home: Path, temporal_env: WorkflowEnvironment, sandbox_host: HostProcess, worker: Worker
+) -> CodeRunner:
     return CodeRunner(temporal_env.client, settings_for(home, temporal_env, sandbox_host, "coderunner-tests"))
 
 

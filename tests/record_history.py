@@ -33,13 +33,20 @@ async def record() -> None:
     host = HostProcess(home).start()
     try:
         async with await WorkflowEnvironment.start_local(
-            dev_server_existing_path=temporal_binary(), search_attributes=sa.ALL,
+            dev_server_existing_path=temporal_binary(),
+            search_attributes=sa.ALL,
             data_converter=pydantic_data_converter,
         ) as env:
             store = Store(url=f"sqlite:///{HomeLayout(home).app_db}")
-            async with Worker(env.client, task_queue="record", workflows=WORKFLOWS,
-                              activities=activities(host.client(), store)):
-                settings = Settings(home=home, temporal_address="-", task_queue="record", sandbox_url=host.url)
+            async with Worker(
+                env.client,
+                task_queue="record",
+                workflows=WORKFLOWS,
+                activities=activities(host.client(), store),
+            ):
+                settings = Settings(
+                    home=home, temporal_address="-", task_queue="record", sandbox_url=host.url
+                )
                 cr = CodeRunner(env.client, settings)
                 spec = DeploymentSpec(name="replayed", command=["python", str(DEMO_APP)], replicas=2)
                 await cr.deploy(spec, TIMINGS)

@@ -18,8 +18,9 @@ SPEC = str(REPO / "examples" / "demo_app" / "spec.yaml")
 
 
 @pytest.fixture
-def cli_env(home: Path, temporal_env: WorkflowEnvironment, sandbox_host: HostProcess, worker: object
-            ) -> dict[str, str]:
+def cli_env(
+    home: Path, temporal_env: WorkflowEnvironment, sandbox_host: HostProcess, worker: object
+) -> dict[str, str]:
     return worker_env(home, temporal_env, sandbox_host, "coderunner-tests")
 
 
@@ -69,8 +70,20 @@ def test_without_stack_says_run_up(tmp_path: Path) -> None:
 
 
 async def test_deploy_describe_scale_delete_via_cli(cli_env: dict[str, str], name: str) -> None:
-    deployed = await acoderunner("deploy", SPEC, "--name", name, "--replicas", "2", "--env", "API_KEY=hush",
-                          "--sweep-interval", "1", "--wait", env=cli_env)
+    deployed = await acoderunner(
+        "deploy",
+        SPEC,
+        "--name",
+        name,
+        "--replicas",
+        "2",
+        "--env",
+        "API_KEY=hush",
+        "--sweep-interval",
+        "1",
+        "--wait",
+        env=cli_env,
+    )
     assert deployed.returncode == 0, deployed.stderr
     assert "2/2 healthy" in deployed.stdout and "hush" not in deployed.stdout
 

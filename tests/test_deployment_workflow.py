@@ -22,7 +22,9 @@ DEMO = Path(__file__).resolve().parents[1] / "examples" / "demo_app" / "app.py"
 
 
 def spec(name: str, replicas: int = 3, **env: str) -> DeploymentSpec:
-    return DeploymentSpec(name=name, command=["python", str(DEMO)], replicas=replicas, env={"VERSION": "v1", **env})
+    return DeploymentSpec(
+        name=name, command=["python", str(DEMO)], replicas=replicas, env={"VERSION": "v1", **env}
+    )
 
 
 async def deployed(cr: CodeRunner, s: DeploymentSpec) -> DeploymentDescription:
@@ -46,8 +48,9 @@ async def host_instances(host: HostProcess, deployment: str) -> list[str]:
         return sorted(i.instance_id for i in await client.list_instances(deployment))
 
 
-async def test_deploy_three_all_healthy_and_router_uses_all(cr: CodeRunner, sandbox_host: HostProcess,
-                                                           name: str) -> None:
+async def test_deploy_three_all_healthy_and_router_uses_all(
+    cr: CodeRunner, sandbox_host: HostProcess, name: str
+) -> None:
     desc = await deployed(cr, spec(name, 3))
     ids = {i.instance_id for i in desc.instances}
     assert ids == {f"{name}-v1-0", f"{name}-v1-1", f"{name}-v1-2"}
@@ -123,14 +126,14 @@ async def test_delete_leaves_no_process(cr: CodeRunner, sandbox_host: HostProces
     result = await cr.delete(name, reason="done")
     assert result.status == DeploymentStatus.DELETED
     assert await host_instances(sandbox_host, name) == []
-    for pid in pids:
-        deadline = time.monotonic() + 5
-        while alive(pid) and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        assert not alive(pid)
+    deadline = time.monotonic() + 5
+    while any(alive(p) for p in pids) and time.monotonic() < deadline:  # noqa: ASYNC110 - polling a pid
+        await asyncio.sleep(0.05)
+    assert not any(alive(p) for p in pids)
     await cr.handle(name).result()  # the workflow completed
-    with pytest.raises(httpx.ConnectError):
-        httpx.get(desc.router_url or "", timeout=2)
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(httpx.ConnectError):
+            await http.get(desc.router_url or "", timeout=2)
 
 
 async def test_stop_and_start(cr: CodeRunner, sandbox_host: HostProcess, name: str) -> None:
@@ -171,5 +174,3 @@ async def _until(cr: CodeRunner, name: str, check, timeout_s: float = 30.0) -> D
             return desc
         assert time.monotonic() < deadline, f"timed out; last: {desc.status} {desc.status_reason}"
         await asyncio.sleep(0.1)
-
-

@@ -29,20 +29,31 @@ def instance_processes(name: str) -> list[psutil.Process]:
     found = []
     for proc in psutil.process_iter():
         with contextlib.suppress(psutil.Error):
-            if proc.status() != psutil.STATUS_ZOMBIE and \
-                    proc.environ().get("INSTANCE_ID", "").startswith(f"{name}-"):
+            if proc.status() != psutil.STATUS_ZOMBIE and proc.environ().get("INSTANCE_ID", "").startswith(
+                f"{name}-"
+            ):
                 found.append(proc)
     return found
 
 
 def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "worker"], env=env, cwd=REPO, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(
+            [sys.executable, "-m", "worker"],
+            env=env,
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 async def test_worker_killed_mid_deploy_no_duplicates(
-    home: Path, temporal_env: WorkflowEnvironment, sandbox_host: HostProcess, client: Client, name: str,
+    home: Path,
+    temporal_env: WorkflowEnvironment,
+    sandbox_host: HostProcess,
+    client: Client,
+    name: str,
     tmp_path: Path,
 ) -> None:
     task_queue = f"kill-{name}"
@@ -73,7 +84,9 @@ async def test_worker_killed_mid_deploy_no_duplicates(
                 proc.wait(20)
 
 
-async def test_sandbox_host_restart_adopts_instances(cr: CodeRunner, sandbox_host: HostProcess, name: str) -> None:
+async def test_sandbox_host_restart_adopts_instances(
+    cr: CodeRunner, sandbox_host: HostProcess, name: str
+) -> None:
     desc = await deployed(cr, spec(name, 2))
     pids = sorted(i.pid for i in desc.instances if i.pid)
     sandbox_host.kill9()

@@ -59,14 +59,17 @@ def test_up_down_up_resumes_and_leaves_nothing(tmp_path: Path) -> None:
         metrics = httpx.get(stack["metrics_url"], timeout=5).text
         assert "coderunner_deployments" in metrics and "temporal_" in metrics  # ours + the SDK's
 
-        processes = {n: ProcessRecord(**r) for n, r in json.loads(HomeLayout(home).stack_file.read_text())
-                     ["processes"].items()}
+        processes = {
+            n: ProcessRecord(**r)
+            for n, r in json.loads(HomeLayout(home).stack_file.read_text())["processes"].items()
+        }
         app_pids = [i["pid"] for i in first["instances"]]
         down = coderunner("down", env=env)
         assert down.returncode == 0 and "supervisor" in down.stdout
         assert all(r.alive() is None for r in processes.values())
-        assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
-                       for p in app_pids)
+        assert not any(
+            psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in app_pids
+        )
         assert coderunner("list", env=env).returncode == 1  # stack not running
 
         assert coderunner("up", env=env, timeout=180).returncode == 0

@@ -17,9 +17,13 @@ HISTORIES = Path(__file__).parent / "histories"
 
 
 async def test_recorded_lifecycle_replays() -> None:
-    history = WorkflowHistory.from_json("deployment/replayed", (HISTORIES / "deployment_lifecycle.json").read_text())
+    history = WorkflowHistory.from_json(
+        "deployment/replayed", (HISTORIES / "deployment_lifecycle.json").read_text()
+    )
     kinds = {e.WhichOneof("attributes") for e in history.events}
     assert "workflow_execution_update_accepted_event_attributes" in kinds  # scale/restart/delete
     assert "timer_started_event_attributes" in kinds  # health sweeps
-    result = await Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter).replay_workflow(history)
+    result = await Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter).replay_workflow(
+        history
+    )
     assert result.replay_failure is None

@@ -66,7 +66,9 @@ def _body(payloads: list[Payload]) -> str:
     return json_format.MessageToJson(Payloads(payloads=payloads))
 
 
-async def test_codec_server_requires_token_and_decodes(codec_server: tuple[str, str, EncryptionCodec]) -> None:
+async def test_codec_server_requires_token_and_decodes(
+    codec_server: tuple[str, str, EncryptionCodec],
+) -> None:
     url, token, codec = codec_server
     plain = Payload(metadata={"encoding": b"json/plain"}, data=b'{"k": "v"}')
     encrypted = _body(await codec.encode([plain]))
