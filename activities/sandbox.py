@@ -65,7 +65,9 @@ class SandboxActivities:
                 type="InstanceExited",
                 non_retryable=True,
             )
-        raise ApplicationError(f"instance {req.instance_id} not healthy yet: {result.error}", type="NotHealthy")
+        raise ApplicationError(
+            f"instance {req.instance_id} not healthy yet: {result.error}", type="NotHealthy"
+        )
 
     async def _log_tail(self, instance_id: str) -> str:
         try:
@@ -96,12 +98,16 @@ class SandboxActivities:
         """A sweep's view: presence and state from the host, a probe, and CPU/memory per instance."""
         known = {i.instance_id: i for i in await self.provider.list_instances(req.deployment)}
         wanted = [i for i in req.instance_ids if i in known]
-        probes = {
-            p.instance_id: p
-            for p in await self.provider.probe(
-                ProbeRequest(instance_ids=wanted, path=req.health_path, timeout_s=req.timeout_s)
-            )
-        } if wanted else {}
+        probes = (
+            {
+                p.instance_id: p
+                for p in await self.provider.probe(
+                    ProbeRequest(instance_ids=wanted, path=req.health_path, timeout_s=req.timeout_s)
+                )
+            }
+            if wanted
+            else {}
+        )
         running = [i for i in wanted if known[i].state == InstanceState.RUNNING]
         stats = {s.instance_id: s for s in await self._stats(running)}
         observations = []
