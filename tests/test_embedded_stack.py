@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -21,6 +22,11 @@ def stack_env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CODERUNNER_")}
     env["CODERUNNER_HOME"] = str(home)
     return env
+
+
+def recorded(home: Path) -> dict[str, ProcessRecord]:
+    stack = json.loads(HomeLayout(home).stack_file.read_text())
+    return {n: ProcessRecord(**r) for n, r in stack["processes"].items()}
 
 
 def describe(env: dict[str, str]) -> dict:
@@ -59,10 +65,19 @@ def test_up_down_up_resumes_and_leaves_nothing(tmp_path: Path) -> None:
         metrics = httpx.get(stack["metrics_url"], timeout=5).text
         assert "coderunner_deployments" in metrics and "temporal_" in metrics  # ours + the SDK's
 
-        processes = {
-            n: ProcessRecord(**r)
-            for n, r in json.loads(HomeLayout(home).stack_file.read_text())["processes"].items()
-        }
+        # the supervisor restarts a crashed worker and sandbox host; the host adopts the instances
+        for victim in ("worker", "sandbox"):
+            os.kill(recorded(home)[victim].pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while not all(r.alive() for r in recorded(home).values()):
+            assert time.monotonic() < deadline, "supervisor did not restart the crashed processes"
+            time.sleep(0.3)
+        time.sleep(3)  # a few health sweeps against the restarted host
+        restarted = wait_running(env, 2)
+        before = sorted(i["pid"] for i in first["instances"])
+        assert sorted(i["pid"] for i in restarted["instances"]) == before  # adopted, not replaced
+
+        processes = recorded(home)
         app_pids = [i["pid"] for i in first["instances"]]
         down = coderunner("down", env=env)
         assert down.returncode == 0 and "supervisor" in down.stdout
