@@ -17,7 +17,14 @@ from pydantic import BaseModel
 
 from decisions.hpa import drop_event
 from decisions.stats import percentile
-from models.autoscale import AutoscalePolicy, MetricName, MetricSample, ScaleEvent, ScalingDecision, ScalingHistory
+from models.autoscale import (
+    AutoscalePolicy,
+    MetricName,
+    MetricSample,
+    ScaleEvent,
+    ScalingDecision,
+    ScalingHistory,
+)
 from models.autoscaler import Override
 from models.sandbox import BackendStats, InstanceStats
 

@@ -188,9 +188,14 @@ def describe(name: str, watch: Annotated[bool, typer.Option("--watch", "-w", hel
 
 
 @app.command()
-def scale(name: str, replicas: int, reason: Reason = "", home: Home = None) -> None:
-    """Set the number of instances (0–50); waits until done."""
-    result = run(lambda: _op(home, lambda cr: cr.scale(name, replicas, reason)))
+def scale(name: str, replicas: int, reason: Reason = "", home: Home = None,
+          for_: Annotated[str | None, typer.Option("--for", help="autoscaling on: pin for 30m, 2h...")] = None
+          ) -> None:
+    """Set the number of instances (0 to 50); waits until done. With autoscaling on: an override."""
+    from starter.autoscale_cli import parse_ttl
+
+    ttl = parse_ttl(for_)
+    result = run(lambda: _op(home, lambda cr: cr.scale(name, replicas, reason, for_s=ttl)))
     typer.echo(f"{name}: {result.message}; status {result.status.value}")
 
 
@@ -269,6 +274,16 @@ def demo(home: Home = None) -> None:
     from starter.demo import run_demo
 
     run(lambda: run_demo(home_dir(home), Path(__file__).resolve().parent.parent))
+
+
+def _register_autoscale() -> None:
+    from starter.autoscale_cli import autoscale_app, cost
+
+    app.add_typer(autoscale_app, name="autoscale")
+    app.command("cost")(cost)
+
+
+_register_autoscale()
 
 
 def main() -> None:

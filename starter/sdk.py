@@ -141,9 +141,19 @@ class CodeRunner:
             })
         return sorted(rows.values(), key=lambda r: r["name"])
 
-    async def scale(self, name: str, replicas: int, reason: str = "", actor: str = "cli") -> OperationResult:
+    async def scale(self, name: str, replicas: int, reason: str = "", actor: str = "cli",
+                    for_s: float | None = None) -> OperationResult:
+        """With autoscaling on, the scale becomes an override on the autoscaler (for `for_s`, or until
+        cleared) so the two never fight; otherwise `for_s` is refused."""
         if not 0 <= replicas <= 50:
             raise UserError(f"replicas: {replicas} is out of range — use 0 to 50")
+        from starter.autoscale_sdk import Autoscaling  # the autoscaler SDK builds on this module
+
+        if await Autoscaling(self).is_on(name):
+            return await Autoscaling(self).pin(name, replicas, reason, for_s, actor)
+        if for_s is not None:
+            raise UserError(f"--for only applies while autoscaling is on for {name!r} "
+                            f"(`coderunner autoscale enable {name} --policy web-app`)")
         return await self._update(name, DeploymentWorkflow.scale, ScaleRequest(replicas=replicas, reason=reason,
                                                                                actor=actor))
 

@@ -33,7 +33,8 @@ AUTOSCALE_DECISIONS = Counter(
     ["deployment", "direction", "reason"], registry=REGISTRY,
 )
 AUTOSCALE_SPEND = Gauge(
-    "coderunner_autoscale_spend", "Spend this month (instance-hours x price)", ["deployment"], registry=REGISTRY,
+    "coderunner_autoscale_spend", "Spend this month (instance-hours x price)", ["deployment"],
+    registry=REGISTRY,
 )
 AUTOSCALE_BUDGET_LEVEL = Gauge(
     "coderunner_autoscale_budget_level", "Highest budget threshold reached this month (0/75/90/100)",

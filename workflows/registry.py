@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from activities.autoscale import AutoscaleActivities
 from activities.sandbox import SandboxActivities
 from activities.store import StoreActivities
 from sandbox.provider import SandboxProvider
 from store.repository import Store
+from workflows.autoscaler import AutoscalerWorkflow
 from workflows.deployment import DeploymentWorkflow
 
-WORKFLOWS: list[type] = [DeploymentWorkflow]
+WORKFLOWS: list[type] = [DeploymentWorkflow, AutoscalerWorkflow]
 
 
 def activities(provider: SandboxProvider, store: Store) -> list:
-    return [*SandboxActivities(provider).all(), *StoreActivities(store).all()]
+    return [*SandboxActivities(provider).all(), *StoreActivities(store).all(),
+            *AutoscaleActivities(provider, store).all()]
