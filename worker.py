@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
+import sys
 from datetime import timedelta
 
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
@@ -71,6 +73,10 @@ def main(argv: list[str] | None = None) -> None:
         await run_worker(settings, stop)
 
     asyncio.run(_main())
+    # skip interpreter teardown: the Temporal core's threads can abort it (sdk-python#300)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

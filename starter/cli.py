@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -287,8 +288,16 @@ _register_autoscale()
 
 
 def main() -> None:
-    app(prog_name="coderunner")
+    """Exit without interpreter teardown: the Temporal core's threads can abort it (sdk-python#300)."""
+    code = 0
+    try:
+        app(prog_name="coderunner")
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
