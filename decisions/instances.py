@@ -83,3 +83,36 @@ def status_for(healthy: int, desired: int, failure: str | None) -> tuple[str, st
         return "failed", failure
     reason = f"{healthy}/{desired} instances healthy" + (f": {failure}" if failure else "")
     return "degraded", reason
+
+
+ROUTER_WEIGHT_SCALE = 10  # per-mille resolution of a split; a backend's router weight is <= 1000
+
+
+def split_weights(stable: list[str], canary: list[str], canary_percent: int) -> dict[str, int]:
+    """Router weights that send `canary_percent` % of requests to the canary group as a whole.
+
+    Without canaries: even weights (1 each), as before rollouts existed. 0 % keeps canaries in the
+    router at weight 0 (no traffic, instant to raise); 100 % sets stable to 0 but keeps it wired,
+    so an abort is one router write. Shares are per-mille split evenly inside each group, at least 1
+    when the group's share is not 0, so no healthy backend of a live group is starved by rounding.
+    """
+    if not canary:
+        return {iid: 1 for iid in stable}
+    if not 0 <= canary_percent <= 100:
+        raise ValueError(f"canary_percent {canary_percent} is outside 0..100")
+    canary_share = canary_percent * ROUTER_WEIGHT_SCALE
+    stable_share = (100 - canary_percent) * ROUTER_WEIGHT_SCALE
+    if not stable:  # nothing else to send traffic to
+        canary_share = max(canary_share, 1)
+    weights = {iid: _part(stable_share, len(stable)) for iid in stable}
+    weights.update({iid: _part(canary_share, len(canary)) for iid in canary})
+    return weights
+
+
+def _part(share: int, members: int) -> int:
+    return 0 if share == 0 else max(1, round(share / members))
+
+
+def canary_replicas(stable_replicas: int, canary_percent: int) -> int:
+    """Canary instances for a weight: the same share of capacity as of traffic, at least one."""
+    return max(1, -(-stable_replicas * canary_percent // 100))

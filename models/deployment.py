@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 
+from models.rollout import RolloutLink
 from models.sandbox import InstanceGroup
 
 MAX_REPLICAS = 50
@@ -109,6 +110,12 @@ class DeploymentState(BaseModel):
     events: list[DeploymentEvent] = Field(default_factory=list)
     event_seq: int = 0
     replacements: int = 0
+    # canary rollouts (workflows/rollout_host.py): the running one routes traffic by its weight
+    rollout: RolloutLink | None = None
+    rollout_spec: DeploymentSpec | None = None  # the canary's spec while a rollout runs
+    last_rollout: RolloutLink | None = None
+    previous_spec: DeploymentSpec | None = None  # what `undo` goes back to
+    retiring: list[InstanceRecord] = Field(default_factory=list)  # old instances after a promotion
 
 
 class DeploymentInput(BaseModel):
@@ -154,6 +161,9 @@ class DeploymentDescription(BaseModel):
     instances: list[InstanceRecord]
     events: list[DeploymentEvent]
     replacements: int
+    rollout: RolloutLink | None = None
+    last_rollout: RolloutLink | None = None
+    previous_version: str | None = None
 
 
 def workflow_id_for(name: str) -> str:

@@ -267,3 +267,33 @@ class AnalysisResult(BaseModel):
     canary: GroupStats
     stable: GroupStats | None = None
     comparison: Comparison | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Rollout lifecycle (shared by the deployment's state and the rollout workflow)
+
+
+class RolloutPhase(StrEnum):
+    PROVISIONING = "provisioning"  # canary instances starting; no traffic yet
+    PROGRESSING = "progressing"
+    PAUSED = "paused"  # waiting for a human: resume, promote or abort
+    PROMOTING = "promoting"
+    PROMOTED = "promoted"
+    ABORTING = "aborting"
+    ABORTED = "aborted"
+    FAILED = "failed"  # the rollout workflow itself ended abnormally (terminated, bug)
+
+
+FINISHED_PHASES = frozenset({RolloutPhase.PROMOTED, RolloutPhase.ABORTED, RolloutPhase.FAILED})
+
+
+class RolloutLink(BaseModel):
+    """What the DeploymentWorkflow knows of its (current or last) rollout: enough to route and to
+    point users at the rollout workflow; the rollout's own `status` query has the details."""
+
+    workflow_id: str
+    version: str
+    from_version: str
+    canary_weight: int = Field(default=0, ge=0, le=100)
+    phase: RolloutPhase = RolloutPhase.PROVISIONING
+    outcome: str | None = None  # why it ended (promoted / aborted + reason)

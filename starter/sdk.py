@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import asyncio
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -33,6 +38,9 @@ from models.deployment import (
 from starter.client import connect
 from starter.errors import OperationError, UserError
 from workflows.deployment import DeploymentWorkflow
+
+if TYPE_CHECKING:
+    from starter.rollouts import Rollouts
 
 SETTLED = {DeploymentStatus.RUNNING, DeploymentStatus.DEGRADED, DeploymentStatus.FAILED,
            DeploymentStatus.STOPPED, DeploymentStatus.DELETED}
@@ -60,6 +68,13 @@ class CodeRunner:
 
     def handle(self, name: str) -> WorkflowHandle[Any, Any]:
         return self.client.get_workflow_handle(workflow_id_for(name))
+
+    @property
+    def rollouts(self) -> Rollouts:
+        """Canary rollouts: start, status, promote, abort, pause, resume, undo (starter/rollouts.py)."""
+        from starter.rollouts import Rollouts
+
+        return Rollouts(self)
 
     async def deploy(
         self, spec: DeploymentSpec, timings: DeploymentTimings | None = None, actor: str = "cli"

@@ -43,3 +43,17 @@ AUTOSCALE_BUDGET_LEVEL = Gauge(
 AUTOSCALE_BUDGET_ALERTS = Counter(
     "coderunner_autoscale_budget_alerts", "Budget alerts raised", ["deployment", "level"], registry=REGISTRY,
 )
+# canary rollouts (activities/analysis.py)
+CANARY_WEIGHT = Gauge(
+    "coderunner_canary_weight", "Percent of traffic routed to the canary", ["deployment"], registry=REGISTRY
+)
+ANALYSIS_VERDICTS = Counter(
+    "coderunner_canary_analysis_verdicts", "Canary analysis windows by verdict", ["deployment", "verdict"],
+    registry=REGISTRY,
+)
+ROLLBACKS = Counter(
+    "coderunner_rollout_rollbacks", "Canary rollouts aborted", ["deployment"], registry=REGISTRY
+)
+PROMOTIONS = Counter(
+    "coderunner_rollout_promotions", "Canary rollouts promoted", ["deployment"], registry=REGISTRY
+)

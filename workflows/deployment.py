@@ -28,8 +28,10 @@ with workflow.unsafe.imports_passed_through():
         OperationResult,
         ScaleRequest,
     )
+    from models.rollout_api import RolloutCommand, RolloutRequest, RolloutStarted
     from workflows.instance_ops import InstanceOps
     from workflows.options import STORE_CALL
+    from workflows.rollout_host import RolloutHost
 
 _ENDED = (DeploymentStatus.DELETING, DeploymentStatus.DELETED)
 
@@ -42,6 +44,7 @@ class DeploymentWorkflow:
         self._state: DeploymentState = inp.state or DeploymentState(spec=inp.spec)
         self._fresh = inp.state is None
         self._ops = InstanceOps(self._state, self._timings)
+        self._rollouts = RolloutHost(self._state, self._ops, self._event, self._publish)
         self._lock = asyncio.Lock()
         self._controls: list[tuple[str, OperationRequest]] = []
         self._deleted = False
@@ -62,7 +65,7 @@ class DeploymentWorkflow:
         while not self._deleted:
             try:
                 await workflow.wait_condition(
-                    lambda: bool(self._controls) or self._deleted,
+                    lambda: bool(self._controls) or bool(self._rollouts.pending) or self._deleted,
                     timeout=timedelta(seconds=max(0.0, next_sweep - workflow.time())),
                     timeout_summary="next health sweep",
                 )
@@ -73,10 +76,15 @@ class DeploymentWorkflow:
             if self._controls:
                 await self._apply_control(*self._controls.pop(0))
                 continue
+            if self._rollouts.pending:
+                async with self._lock:
+                    await self._rollouts.process(self._rollouts.pending.pop(0))
+                continue
             async with self._lock:
                 await self._sweep()
             next_sweep = workflow.time() + interval
-            if workflow.info().is_continue_as_new_suggested() and not self._controls:
+            if workflow.info().is_continue_as_new_suggested() and not self._controls \
+                    and self._state.rollout is None:  # a running rollout child keeps this run
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(DeploymentInput(spec=self._state.spec, timings=self._timings,
                                                          state=self._state))
@@ -142,6 +150,32 @@ class DeploymentWorkflow:
     def _check_delete(self, req: OperationRequest) -> None:
         self._refuse_if_ended("delete")
 
+    @workflow.update
+    async def rollout(self, req: RolloutRequest) -> RolloutStarted:
+        """Start a CanaryRolloutWorkflow child (`rollout/<name>/<version>`); see workflows/rollout.py."""
+        return await self._rollouts.start(req)
+
+    @rollout.validator
+    def _check_rollout(self, req: RolloutRequest) -> None:
+        self._refuse_if_ended("roll out")
+        self._rollouts.validate(req)
+
+    @workflow.update
+    async def undo(self, req: OperationRequest) -> OperationResult:
+        """Back to the version before the last promotion, all at once (no canary steps)."""
+        async with self._lock:
+            return self._result(await self._rollouts.undo(req))
+
+    @undo.validator
+    def _check_undo(self, req: OperationRequest) -> None:
+        self._refuse_if_ended("undo")
+        self._rollouts.validate_undo()
+
+    @workflow.signal
+    def rollout_command(self, command: RolloutCommand) -> None:
+        """From the rollout child: applied in order by the main loop (the one writer)."""
+        self._rollouts.pending.append(command)
+
     # ---- signals and queries -------------------------------------------------------------------
 
     @workflow.signal
@@ -164,6 +198,9 @@ class DeploymentWorkflow:
             instances=self._state.instances,
             events=self._state.events,
             replacements=self._state.replacements,
+            rollout=self._state.rollout,
+            last_rollout=self._state.last_rollout,
+            previous_version=self._state.previous_spec.version if self._state.previous_spec else None,
         )
 
     # ---- internals -----------------------------------------------------------------------------

@@ -14,9 +14,15 @@ from temporalio.exceptions import ActivityError, TimeoutError
 
 with workflow.unsafe.imports_passed_through():
     from activities.sandbox import SandboxActivities
-    from decisions.instances import instance_id, plan_scale, status_for
+    from decisions.instances import instance_id, plan_scale, split_weights, status_for
     from models.activity_io import CheckReport, CheckRequest, DeploymentRef, HealthWaitRequest, InstanceRef
-    from models.deployment import DeploymentState, DeploymentStatus, DeploymentTimings, InstanceRecord
+    from models.deployment import (
+        DeploymentSpec,
+        DeploymentState,
+        DeploymentStatus,
+        DeploymentTimings,
+        InstanceRecord,
+    )
     from models.sandbox import InstanceGroup, InstanceSpec, RouterBackend, RouterConfig
     from workflows.options import SANDBOX_CALL, health_wait
 
@@ -39,27 +45,32 @@ class InstanceOps:
     def stable(self) -> list[InstanceRecord]:
         return [r for r in self.state.instances if r.group == InstanceGroup.STABLE]
 
-    async def add(self, count: int, version: str | None = None) -> list[str]:
-        """Create `count` instances in parallel and wait until healthy; return the failures' reasons."""
-        spec = self.state.spec
-        version = version or spec.version
+    def canary(self) -> list[InstanceRecord]:
+        return [r for r in self.state.instances if r.group == InstanceGroup.CANARY]
+
+    async def add(self, count: int, spec: DeploymentSpec | None = None,
+                  group: InstanceGroup = InstanceGroup.STABLE) -> list[str]:
+        """Create `count` instances in parallel and wait until healthy; return the failures' reasons.
+
+        `spec` is the deployment's own unless a rollout brings up canaries of another version.
+        """
+        spec = spec or self.state.spec
+        version = spec.version
         records = []
         for _ in range(count):
             ordinal = self.state.next_ordinal
             self.state.next_ordinal += 1
-            records.append(
-                InstanceRecord(instance_id=instance_id(self.name, version, ordinal), ordinal=ordinal, version=version)
-            )
+            iid = instance_id(self.name, version, ordinal)
+            records.append(InstanceRecord(instance_id=iid, ordinal=ordinal, version=version, group=group))
         self.state.instances.extend(records)
-        outcomes = await asyncio.gather(*(self._bring_up(r) for r in records))
+        outcomes = await asyncio.gather(*(self._bring_up(r, spec) for r in records))
         failures = [why for why in outcomes if why]
         failed_ids = [r.instance_id for r, why in zip(records, outcomes, strict=True) if why]
         if failed_ids:
             await self.remove(failed_ids, drain=False)
         return failures
 
-    async def _bring_up(self, record: InstanceRecord) -> str | None:
-        spec = self.state.spec
+    async def _bring_up(self, record: InstanceRecord, spec: DeploymentSpec) -> str | None:
         try:
             info = await workflow.execute_activity_method(
                 SandboxActivities.create_instance,
@@ -111,13 +122,17 @@ class InstanceOps:
             )
         )
 
-    async def wire_router(self, weights: dict[str, int] | None = None) -> None:
-        """Route to healthy instances: even weights unless a caller (a rollout) sets them."""
-        backends = [
-            RouterBackend(instance_id=r.instance_id, weight=(weights or {}).get(r.instance_id, 1))
-            for r in self.state.instances
-            if r.healthy
-        ]
+    async def wire_router(self) -> None:
+        """Route to healthy instances by the current traffic split (even weights without a canary).
+
+        Every writer (scale, sweep, restart, rollout steps) goes through here, so a scale or a
+        health sweep during a rollout keeps the canary weight instead of clobbering it.
+        """
+        healthy = [r for r in self.state.instances if r.healthy]
+        percent = self.state.rollout.canary_weight if self.state.rollout else 0
+        weights = split_weights([r.instance_id for r in healthy if r.group == InstanceGroup.STABLE],
+                                [r.instance_id for r in healthy if r.group == InstanceGroup.CANARY], percent)
+        backends = [RouterBackend(instance_id=r.instance_id, weight=weights[r.instance_id]) for r in healthy]
         info = await workflow.execute_activity_method(
             SandboxActivities.set_router,
             RouterConfig(deployment=self.name, backends=backends),

@@ -1,0 +1,48 @@
+"""Canary analysis activities: one window of router stats per call, and the rollout's metrics.
+
+The activity only gathers (router stats over the window, split by version); the verdict is the
+pure `decisions.canary.judge_window`, called by the workflow, so it replays identically.
+The split is by *version*, not by the host's group label: after a promotion the former canaries are
+the stable group, and the next rollout must still compare new against old.
+"""
+
+from __future__ import annotations
+
+from temporalio import activity
+
+from models.rollout_api import RolloutMetric, WindowRequest, WindowStats
+from sandbox.provider import SandboxProvider
+from telemetry.metrics import ANALYSIS_VERDICTS, CANARY_WEIGHT, PROMOTIONS, ROLLBACKS
+
+
+class AnalysisActivities:
+    def __init__(self, provider: SandboxProvider) -> None:
+        self.provider = provider
+
+    @activity.defn(name="collect_window")
+    async def collect_window(self, req: WindowRequest) -> WindowStats:
+        info = await self.provider.get_router(req.deployment, window_s=req.window_s)
+        stats = WindowStats()
+        for backend in info.stats:
+            if backend.version == req.canary_version:
+                stats.canary.append(backend)
+            elif backend.version is not None:
+                stats.stable.append(backend)
+        return stats
+
+    @activity.defn(name="rollout_metric")
+    async def rollout_metric(self, metric: RolloutMetric) -> None:
+        """Prometheus from an activity, not the workflow: a replay must not count twice."""
+        if metric.canary_weight is not None:
+            CANARY_WEIGHT.labels(metric.deployment).set(metric.canary_weight)
+        if metric.verdict is not None:
+            ANALYSIS_VERDICTS.labels(metric.deployment, metric.verdict.value).inc()
+        if metric.outcome == "rollback":
+            ROLLBACKS.labels(metric.deployment).inc()
+            CANARY_WEIGHT.labels(metric.deployment).set(0)
+        elif metric.outcome == "promotion":
+            PROMOTIONS.labels(metric.deployment).inc()
+            CANARY_WEIGHT.labels(metric.deployment).set(0)
+
+    def all(self) -> list:
+        return [self.collect_window, self.rollout_metric]

@@ -1,0 +1,48 @@
+"""Open-loop HTTP load in its own process (`python -m tests.load_process URL RPS`) until SIGTERM.
+
+A separate process so the load does not compete with the test's in-process worker for one event
+loop (at a few hundred rps that would delay workflow tasks and distort rollback timings). On
+SIGTERM it lets in-flight requests finish and prints the answers' counts by status as JSON.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import signal
+import sys
+import time
+
+import httpx
+
+
+async def main(url: str, rps: float) -> None:
+    counts: collections.Counter[str] = collections.Counter()
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+
+    async def one(http: httpx.AsyncClient) -> None:
+        try:
+            counts[str((await http.get(url + "/")).status_code)] += 1
+        except httpx.HTTPError as err:
+            counts[type(err).__name__] += 1
+
+    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+    async with httpx.AsyncClient(timeout=10, limits=limits) as http:
+        tasks: set[asyncio.Task[None]] = set()
+        start, n = time.perf_counter(), 0
+        while not stop.is_set():
+            delay = start + n / rps - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            task = asyncio.create_task(one(http))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            n += 1
+        await asyncio.gather(*tasks)
+    print(json.dumps(counts), flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1], float(sys.argv[2])))

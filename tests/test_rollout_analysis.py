@@ -1,0 +1,138 @@
+"""Canary rollouts driven by real HTTP load: promotion, and each way analysis aborts or pauses."""
+
+from __future__ import annotations
+
+import itertools
+
+from models.deployment import DeploymentStatus
+from models.rollout import RolloutPhase, WindowVerdict
+from starter.sdk import CodeRunner
+from store.repository import Store
+from tests.rollout_helpers import (
+    INTERVAL_S,
+    deployed_v1,
+    event_kinds,
+    fast_strategy,
+    load,
+    router_stats,
+    settled,
+)
+from tests.sandbox_fixtures import HostProcess
+from tests.test_deployment_workflow import host_instances
+
+
+async def test_healthy_rollout_walks_every_step_then_retires_v1(
+    cr: CodeRunner, sandbox_host: HostProcess, name: str
+) -> None:
+    desc = await deployed_v1(cr, name)
+    async with load(desc.router_url or ""):
+        started = await cr.rollouts.start(name, "v2", env={"VERSION": "v2"}, strategy=fast_strategy(),
+                                          scale_down_delay_s=1.0)
+        assert started.workflow_id == f"rollout/{name}/v2" and started.weights == [10, 25, 50, 75, 100]
+        status = await cr.rollouts.wait(name, timeout_s=60)
+    assert status.phase == RolloutPhase.PROMOTED, status.outcome
+    assert status.windows and all(w.verdict != WindowVerdict.UNHEALTHY for w in status.windows)
+    desc = await settled(cr, name)
+    assert desc.spec.version == "v2" and desc.previous_version == "v1"
+    assert desc.last_rollout and desc.last_rollout.phase == RolloutPhase.PROMOTED
+    weights = [e for e in desc.events if e.kind == "canary_weight"]
+    assert [e.message.split(" at ")[1].split("%")[0] for e in weights] == ["10", "25", "50", "75", "100"]
+    for before, after in itertools.pairwise(weights):  # each 1 s pause step was honoured
+        assert (after.at - before.at).total_seconds() >= 1.0
+    assert {i.version for i in desc.instances} == {"v2"} and len(desc.instances) == 2
+    assert all(iid.startswith(f"{name}-v2-") for iid in await host_instances(sandbox_host, name))
+    await cr.delete(name)
+
+
+async def test_error_canary_aborted_within_three_intervals(
+    cr: CodeRunner, sandbox_host: HostProcess, store: Store, name: str
+) -> None:
+    desc = await deployed_v1(cr, name)
+    # 25 % of 240 rps: ~60 canary requests a window, so 20 % errors reads as > 10 % in (nearly) every window
+    async with load(desc.router_url or "", rps=240) as seen:
+        await cr.rollouts.start(name, "v2", env={"VERSION": "v2", "ERROR_RATE": "0.2"},
+                                strategy=fast_strategy("25,100", "60s"), abort_cleanup_s=0.5)
+        status = await cr.rollouts.wait(name, timeout_s=60)
+    assert status.phase == RolloutPhase.ABORTED
+    desc = await settled(cr, name)
+    onset = next(e.at for e in desc.events if e.kind == "canary_weight")
+    assert status.rolled_back_at is not None
+    rollback_s = (status.rolled_back_at - onset).total_seconds()
+    assert rollback_s <= 3 * INTERVAL_S, f"rolled back {rollback_s:.2f}s after the canary got traffic"
+    assert [w.verdict for w in status.windows[-2:]] == [WindowVerdict.UNHEALTHY] * 2
+    assert seen["500"] > 0 and set(seen) <= {"200", "500"}, seen  # 500s only from the canary (below)
+    assert "error rate" in (status.outcome or "")
+    stable = [b for b in await router_stats(sandbox_host, name, 120) if b.version == "v1"]
+    assert sum(b.requests for b in stable) > 100 and sum(b.errors for b in stable) == 0
+    assert all(iid.startswith(f"{name}-v1-") for iid in await host_instances(sandbox_host, name))
+    assert desc.spec.version == "v1" and desc.status == DeploymentStatus.RUNNING
+    kinds = event_kinds(desc)
+    assert kinds.index("rollout_aborted") < kinds.index("recovered")
+    aborted = next(e for e in desc.events if e.kind == "rollout_aborted")
+    assert "error rate" in aborted.message and "window" in aborted.message  # the measured evidence
+    audit = [e.kind for e in store.list_events(name, limit=100)]
+    assert "rollout_aborted" in audit and "recovered" in audit
+    handle = cr.client.get_workflow_handle(status.workflow_id)
+    from models import search_attributes as sa
+
+    attrs = (await handle.describe()).typed_search_attributes
+    assert attrs.get(sa.ROLLOUT_PHASE) == "aborted" and attrs.get(sa.CANARY_WEIGHT) == 0
+    await cr.delete(name)
+
+
+async def test_latency_canary_aborted_on_p95(cr: CodeRunner, name: str) -> None:
+    desc = await deployed_v1(cr, name)
+    async with load(desc.router_url or ""):
+        await cr.rollouts.start(name, "v2", env={"VERSION": "v2", "LATENCY_MS": "400"},
+                                strategy=fast_strategy("10,100", "60s"), abort_cleanup_s=0)
+        status = await cr.rollouts.wait(name, timeout_s=60)
+    assert status.phase == RolloutPhase.ABORTED
+    assert "p95 latency" in (status.outcome or "")
+    assert all((w.result.canary.p95_ms or 0) > 200 for w in status.windows[-2:])
+    await cr.delete(name)
+
+
+async def test_slightly_slower_canary_flagged_by_baseline_comparison(cr: CodeRunner, name: str) -> None:
+    """60 ms slower stays under the 200 ms p95 limit: only the Mann-Whitney comparison catches it."""
+    desc = await deployed_v1(cr, name)
+    async with load(desc.router_url or ""):
+        await cr.rollouts.start(name, "v2", env={"VERSION": "v2", "LATENCY_MS": "60"},
+                                strategy=fast_strategy("10,100", "60s"), abort_cleanup_s=0)
+        status = await cr.rollouts.wait(name, timeout_s=60)
+    assert status.phase == RolloutPhase.ABORTED
+    last = status.windows[-1].result
+    assert last.canary.p95_ms is not None and last.canary.p95_ms < 200
+    assert last.comparison is not None and last.comparison.canary_slower
+    assert last.comparison.p_value is not None and last.comparison.p_value < 0.01
+    assert "Mann-Whitney" in (status.outcome or "")
+    await cr.delete(name)
+
+
+async def test_crash_on_start_aborted_before_any_traffic(
+    cr: CodeRunner, sandbox_host: HostProcess, name: str
+) -> None:
+    desc = await deployed_v1(cr, name)
+    async with load(desc.router_url or "", rps=50):
+        await cr.rollouts.start(name, "v2", env={"CRASH_ON_START": "1"}, strategy=fast_strategy())
+        status = await cr.rollouts.wait(name, timeout_s=60)
+    assert status.phase == RolloutPhase.ABORTED and "never became healthy" in (status.outcome or "")
+    assert status.canary_weight == 0 and status.windows == []
+    desc = await settled(cr, name)
+    assert "canary_weight" not in event_kinds(desc)
+    stats = await router_stats(sandbox_host, name, 120)
+    assert all(b.version == "v1" for b in stats if b.requests)  # not one request reached v2
+    assert all(iid.startswith(f"{name}-v1-") for iid in await host_instances(sandbox_host, name))
+    await cr.delete(name)
+
+
+async def test_too_little_traffic_pauses_for_a_human(cr: CodeRunner, name: str) -> None:
+    await deployed_v1(cr, name)
+    await cr.rollouts.start(name, "v2", env={"VERSION": "v2"},
+                            strategy=fast_strategy("10,100", "60s", inconclusive_limit=2))
+    status = await cr.rollouts.wait(name, lambda s: s.phase == RolloutPhase.PAUSED, timeout_s=30)
+    assert [w.verdict for w in status.windows] == [WindowVerdict.INCONCLUSIVE] * 2
+    assert status.canary_weight == 10 and status.paused_reason and "inconclusive" in status.paused_reason
+    desc = await cr.describe(name)
+    assert desc.spec.version == "v1" and desc.rollout and desc.rollout.phase == RolloutPhase.PAUSED
+    await cr.rollouts.abort(name, reason="test over")
+    await cr.delete(name)
