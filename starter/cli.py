@@ -287,6 +287,15 @@ def _register_autoscale() -> None:
 _register_autoscale()
 
 
+def _register_rollouts() -> None:
+    from starter.rollout_cli import register
+
+    register(app)  # rollout [status], promote, abort, pause, resume, undo
+
+
+_register_rollouts()
+
+
 def main() -> None:
     """Exit without interpreter teardown: the Temporal core's threads can abort it (sdk-python#300)."""
     code = 0

@@ -100,14 +100,16 @@ class CanaryRolloutWorkflow:
                               f"{', '.join(self._canaries)}")
             while self._step < len(self._steps):
                 outcome = await self._run_step(self._steps[self._step])
-                if outcome == ABORT:
+                if outcome == ABORT or self._abort:
                     raise _Abort(self._abort[0] if self._abort else "aborted")
                 if outcome == FULL:
                     break
                 self._step += 1
-            return await self._promote()
+            result = await self._promote()
         except _Abort as abort:
-            return await self._rollback(str(abort))
+            result = await self._rollback(str(abort))
+        await workflow.wait_condition(workflow.all_handlers_finished)  # promote/abort callers get answers
+        return result
 
     # ---- steps ---------------------------------------------------------------------------------
 
@@ -266,6 +268,8 @@ class CanaryRolloutWorkflow:
             return await self._rollback(f"canary could not grow to full size: {detail}")
         if self._weight != 100:
             await self._set_weight(100)
+        if self._abort:  # accepted before promotion began: an abort always wins
+            return await self._rollback(self._abort[0])
         await self._call(CommandKind.PROMOTE)
         await self._metric(RolloutMetric(deployment=self._inp.deployment, outcome="promotion"))
         if self._inp.scale_down_delay_s > 0:
@@ -304,7 +308,8 @@ class CanaryRolloutWorkflow:
     @workflow.update
     async def abort(self, req: AbortRequest) -> RolloutStatus:
         self._abort = (f"aborted by {req.actor}: {req.reason}", req.actor)
-        await workflow.wait_condition(lambda: self._rolled_back_at is not None)
+        await workflow.wait_condition(
+            lambda: self._rolled_back_at is not None or self._phase in FINISHED_PHASES)
         return self.status()
 
     @abort.validator
