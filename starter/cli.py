@@ -271,7 +271,8 @@ def loadgen(name: str, rps: Annotated[float, typer.Option(help="requests per sec
 
 @app.command()
 def demo(home: Home = None) -> None:
-    """Deploy the demo app x3, send traffic, scale 5 → 2, kill an instance and watch it replaced."""
+    """Deploy the demo app x3, send traffic, scale 5 → 2, kill an instance and watch it replaced;
+    then canary rollouts: a sick v2 rolled back by analysis, a healthy v3 promoted."""
     from starter.demo import run_demo
 
     run(lambda: run_demo(home_dir(home), Path(__file__).resolve().parent.parent))

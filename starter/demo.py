@@ -1,4 +1,5 @@
-"""`coderunner demo`: the foundation story end to end on the embedded stack, narrated."""
+"""`coderunner demo`: the foundation story end to end on the embedded stack, narrated; then the
+canary rollout stories (starter/demo_rollouts.py)."""
 
 from __future__ import annotations
 
@@ -91,6 +92,10 @@ async def run_demo(home: Path, repo: Path) -> None:
     desc = await cr.describe(name)
     typer.echo(description(desc, events=5))
     await show_traffic(cr, name)
+
+    from starter.demo_rollouts import rollout_stories
+
+    await rollout_stories(cr, name, say)
 
     url = f"{stack['ui_url']}/namespaces/default/workflows/{quote('deployment/' + name, safe='')}"
     say("every step is in the Temporal Web UI:")

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import itertools
 
+from prometheus_client import generate_latest
+
 from models.deployment import DeploymentStatus
 from models.rollout import RolloutPhase, WindowVerdict
 from starter.sdk import CodeRunner
 from store.repository import Store
+from telemetry.metrics import REGISTRY
 from tests.rollout_helpers import (
     INTERVAL_S,
     deployed_v1,
@@ -41,6 +44,9 @@ async def test_healthy_rollout_walks_every_step_then_retires_v1(
         assert (after.at - before.at).total_seconds() >= 1.0
     assert {i.version for i in desc.instances} == {"v2"} and len(desc.instances) == 2
     assert all(iid.startswith(f"{name}-v2-") for iid in await host_instances(sandbox_host, name))
+    metrics = generate_latest(REGISTRY).decode()  # the worker runs in this process: its /metrics registry
+    assert f'coderunner_rollout_promotions_total{{deployment="{name}"}} 1.0' in metrics
+    assert f'coderunner_canary_analysis_verdicts_total{{deployment="{name}",verdict="healthy"}}' in metrics
     await cr.delete(name)
 
 
@@ -77,6 +83,9 @@ async def test_error_canary_aborted_within_three_intervals(
 
     attrs = (await handle.describe()).typed_search_attributes
     assert attrs.get(sa.ROLLOUT_PHASE) == "aborted" and attrs.get(sa.CANARY_WEIGHT) == 0
+    metrics = generate_latest(REGISTRY).decode()
+    assert f'coderunner_rollout_rollbacks_total{{deployment="{name}"}} 1.0' in metrics
+    assert f'coderunner_canary_weight{{deployment="{name}"}} 0.0' in metrics
     await cr.delete(name)
 
 
