@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
+import os
 import signal
 import sys
 import time
@@ -32,10 +33,10 @@ async def main(url: str, rps: float) -> None:
     async with httpx.AsyncClient(timeout=10, limits=limits) as http:
         tasks: set[asyncio.Task[None]] = set()
         start, n = time.perf_counter(), 0
-        while not stop.is_set():
+        parent = os.getppid()
+        while not stop.is_set() and os.getppid() == parent:  # orphaned (parent killed): stop too
             delay = start + n / rps - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
+            await asyncio.sleep(max(0.0, delay))  # always yield: behind schedule, requests must still run
             task = asyncio.create_task(one(http))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
