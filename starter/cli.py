@@ -26,11 +26,20 @@ from starter.errors import OperationError, UserError
 from starter.sdk import CodeRunner
 from starter.specfile import load_spec, parse_env_pairs
 
-app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, rich_markup_mode=None,
-                  pretty_exceptions_enable=False)
+app = typer.Typer(
+    help=__doc__,
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
 T = TypeVar("T")
-Home = Annotated[str | None, typer.Option("--home", envvar="CODERUNNER_HOME",
-                                           help="state dir of the embedded stack [default: ./.coderunner]")]
+Home = Annotated[
+    str | None,
+    typer.Option(
+        "--home", envvar="CODERUNNER_HOME", help="state dir of the embedded stack [default: ./.coderunner]"
+    ),
+]
 Reason = Annotated[str, typer.Option("--reason", "-r", help="why: kept in the audit log and on the workflow")]
 AsJson = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
 
@@ -56,10 +65,11 @@ async def _connect(home: str | None) -> CodeRunner:
 
 
 @app.command()
-def up(home: Home = None,
-       database_url: Annotated[str | None, typer.Option(help="app DB URL, e.g. postgresql+psycopg://…")] = None
-       ) -> None:
-    """Start the embedded stack (Temporal dev server, codec server, sandbox host, worker) in the background."""
+def up(
+    home: Home = None,
+    database_url: Annotated[str | None, typer.Option(help="app DB URL, e.g. postgresql+psycopg://…")] = None,
+) -> None:
+    """Start the embedded stack (Temporal dev server, codec server, sandbox host, worker)."""
     root = home_dir(home)
     try:
         started, stack = stack_mod.up(root, database_url)
@@ -108,13 +118,15 @@ def worker(home: Home = None) -> None:
 
 @app.command()
 def deploy(
-    spec_file: Annotated[str | None, typer.Argument(help="deployment spec YAML; flags override its fields")] = None,
+    spec_file: Annotated[
+        str | None, typer.Argument(help="deployment spec YAML; flags override its fields")
+    ] = None,
     name: Annotated[str | None, typer.Option(help="deployment name (lowercase, digits, '-')")] = None,
     environment: Annotated[str | None, typer.Option("--environment", "-e")] = None,
     version: Annotated[str | None, typer.Option()] = None,
     command: Annotated[str | None, typer.Option(help="app command line, e.g. 'python app.py'")] = None,
     working_dir: Annotated[str | None, typer.Option()] = None,
-    replicas: Annotated[int | None, typer.Option(help="instances (0–50)")] = None,
+    replicas: Annotated[int | None, typer.Option(help="instances (0-50)")] = None,
     health_path: Annotated[str | None, typer.Option()] = None,
     env: Annotated[list[str] | None, typer.Option("--env", help="KEY=VALUE, repeatable")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="wait until healthy and print describe")] = False,
@@ -123,9 +135,15 @@ def deploy(
     home: Home = None,
 ) -> None:
     """Deploy an app: `coderunner deploy examples/demo_app/spec.yaml --replicas 3 --wait`."""
-    overrides: dict[str, Any] = {"name": name, "environment": environment, "version": version,
-                                 "command": command, "working_dir": working_dir, "replicas": replicas,
-                                 "health_path": health_path}
+    overrides: dict[str, Any] = {
+        "name": name,
+        "environment": environment,
+        "version": version,
+        "command": command,
+        "working_dir": working_dir,
+        "replicas": replicas,
+        "health_path": health_path,
+    }
     try:
         spec = load_spec(spec_file, overrides)
         if env:
@@ -151,21 +169,31 @@ def deploy(
 
 
 @app.command("list")
-def list_cmd(all_: Annotated[bool, typer.Option("--all", help="include deleted/ended")] = False,
-             as_json: AsJson = False, home: Home = None) -> None:
+def list_cmd(
+    all_: Annotated[bool, typer.Option("--all", help="include deleted/ended")] = False,
+    as_json: AsJson = False,
+    home: Home = None,
+) -> None:
     """List deployments (from Temporal's visibility, as the Web UI shows them)."""
 
     async def go() -> None:
         rows = await (await _connect(home)).list(include_ended=all_)
-        typer.echo(json.dumps(rows, indent=2) if as_json else
-                   render.table(rows, ["name", "environment", "version", "status", "workflow_id"]))
+        typer.echo(
+            json.dumps(rows, indent=2)
+            if as_json
+            else render.table(rows, ["name", "environment", "version", "status", "workflow_id"])
+        )
 
     run(go)
 
 
 @app.command()
-def describe(name: str, watch: Annotated[bool, typer.Option("--watch", "-w", help="refresh every second")] = False,
-             as_json: AsJson = False, home: Home = None) -> None:
+def describe(
+    name: str,
+    watch: Annotated[bool, typer.Option("--watch", "-w", help="refresh every second")] = False,
+    as_json: AsJson = False,
+    home: Home = None,
+) -> None:
     """Spec (secrets hidden), status, instances with health/CPU/memory, recent events."""
 
     async def go() -> None:
@@ -189,9 +217,13 @@ def describe(name: str, watch: Annotated[bool, typer.Option("--watch", "-w", hel
 
 
 @app.command()
-def scale(name: str, replicas: int, reason: Reason = "", home: Home = None,
-          for_: Annotated[str | None, typer.Option("--for", help="autoscaling on: pin for 30m, 2h...")] = None
-          ) -> None:
+def scale(
+    name: str,
+    replicas: int,
+    reason: Reason = "",
+    home: Home = None,
+    for_: Annotated[str | None, typer.Option("--for", help="autoscaling on: pin for 30m, 2h...")] = None,
+) -> None:
     """Set the number of instances (0 to 50); waits until done. With autoscaling on: an override."""
     from starter.autoscale_cli import parse_ttl
 
@@ -233,9 +265,13 @@ async def _op(home: str | None, fn: Callable[[CodeRunner], Awaitable[T]]) -> T:
 
 
 @app.command()
-def logs(name: str, follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
-         instance: Annotated[str | None, typer.Option("--instance", "-i", help="one instance id")] = None,
-         tail: Annotated[int, typer.Option(help="lines per instance")] = 50, home: Home = None) -> None:
+def logs(
+    name: str,
+    follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
+    instance: Annotated[str | None, typer.Option("--instance", "-i", help="one instance id")] = None,
+    tail: Annotated[int, typer.Option(help="lines per instance")] = 50,
+    home: Home = None,
+) -> None:
     """Show instance logs (all instances of NAME, or one with --instance)."""
     from starter.logs import show_logs
 
@@ -246,9 +282,13 @@ def logs(name: str, follow: Annotated[bool, typer.Option("--follow", "-f")] = Fa
 
 
 @app.command()
-def loadgen(name: str, rps: Annotated[float, typer.Option(help="requests per second (open loop)")] = 50.0,
-            duration: Annotated[str, typer.Option(help="how long: 30s, 2m, 500ms")] = "10s",
-            path: Annotated[str, typer.Option(help="request path")] = "/", home: Home = None) -> None:
+def loadgen(
+    name: str,
+    rps: Annotated[float, typer.Option(help="requests per second (open loop)")] = 50.0,
+    duration: Annotated[str, typer.Option(help="how long: 30s, 2m, 500ms")] = "10s",
+    path: Annotated[str, typer.Option(help="request path")] = "/",
+    home: Home = None,
+) -> None:
     """Send real HTTP through NAME's router at a fixed rate; report status counts and latency."""
     from models.rollout import parse_duration
     from starter.loadgen import run_load

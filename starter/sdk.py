@@ -1,9 +1,9 @@
 """The Python SDK: what the CLI does, as functions users can import and script.
 
-    from starter.sdk import CodeRunner
-    async with CodeRunner.connect() as cr:
-        await cr.deploy(spec, wait=True)
-        await cr.scale("demo", 5, reason="traffic")
+from starter.sdk import CodeRunner
+async with CodeRunner.connect() as cr:
+    await cr.deploy(spec, wait=True)
+    await cr.scale("demo", 5, reason="traffic")
 """
 
 from __future__ import annotations
@@ -42,8 +42,13 @@ from workflows.deployment import DeploymentWorkflow
 if TYPE_CHECKING:
     from starter.rollouts import Rollouts
 
-SETTLED = {DeploymentStatus.RUNNING, DeploymentStatus.DEGRADED, DeploymentStatus.FAILED,
-           DeploymentStatus.STOPPED, DeploymentStatus.DELETED}
+SETTLED = {
+    DeploymentStatus.RUNNING,
+    DeploymentStatus.DEGRADED,
+    DeploymentStatus.FAILED,
+    DeploymentStatus.STOPPED,
+    DeploymentStatus.DELETED,
+}
 
 
 class NoWorker(OperationError):
@@ -117,8 +122,10 @@ class CodeRunner:
             if err.status == RPCStatusCode.NOT_FOUND:
                 raise UserError(f"no deployment named {name!r}: `coderunner list` shows what exists") from err
             if err.status == RPCStatusCode.FAILED_PRECONDITION:
-                raise NoWorker(f"no worker is polling {self.settings.task_queue!r}: run `coderunner up` "
-                               "(or `coderunner worker`)") from err
+                raise NoWorker(
+                    f"no worker is polling {self.settings.task_queue!r}: run `coderunner up` "
+                    "(or `coderunner worker`)"
+                ) from err
             raise
 
     async def wait_settled(self, name: str, timeout_s: float = 120.0) -> DeploymentDescription:
@@ -146,18 +153,22 @@ class CodeRunner:
         async for wf in self.client.list_workflows(query):
             attrs = wf.typed_search_attributes
             name = attrs.get(sa.DEPLOYMENT) or wf.id.removeprefix("deployment/")
-            rows.setdefault(name, {
-                "name": name,
-                "environment": attrs.get(sa.ENVIRONMENT),
-                "version": attrs.get(sa.VERSION),
-                "status": attrs.get(sa.STATUS),
-                "workflow_id": wf.id,
-                "execution": wf.status.name.lower() if wf.status else None,
-            })
+            rows.setdefault(
+                name,
+                {
+                    "name": name,
+                    "environment": attrs.get(sa.ENVIRONMENT),
+                    "version": attrs.get(sa.VERSION),
+                    "status": attrs.get(sa.STATUS),
+                    "workflow_id": wf.id,
+                    "execution": wf.status.name.lower() if wf.status else None,
+                },
+            )
         return sorted(rows.values(), key=lambda r: r["name"])
 
-    async def scale(self, name: str, replicas: int, reason: str = "", actor: str = "cli",
-                    for_s: float | None = None) -> OperationResult:
+    async def scale(
+        self, name: str, replicas: int, reason: str = "", actor: str = "cli", for_s: float | None = None
+    ) -> OperationResult:
         """With autoscaling on, the scale becomes an override on the autoscaler (for `for_s`, or until
         cleared) so the two never fight; otherwise `for_s` is refused."""
         if not 0 <= replicas <= 50:
@@ -167,16 +178,23 @@ class CodeRunner:
         if await Autoscaling(self).is_on(name):
             return await Autoscaling(self).pin(name, replicas, reason, for_s, actor)
         if for_s is not None:
-            raise UserError(f"--for only applies while autoscaling is on for {name!r} "
-                            f"(`coderunner autoscale enable {name} --policy web-app`)")
-        return await self._update(name, DeploymentWorkflow.scale, ScaleRequest(replicas=replicas, reason=reason,
-                                                                               actor=actor))
+            raise UserError(
+                f"--for only applies while autoscaling is on for {name!r} "
+                f"(`coderunner autoscale enable {name} --policy web-app`)"
+            )
+        return await self._update(
+            name, DeploymentWorkflow.scale, ScaleRequest(replicas=replicas, reason=reason, actor=actor)
+        )
 
     async def restart(self, name: str, reason: str = "", actor: str = "cli") -> OperationResult:
-        return await self._update(name, DeploymentWorkflow.restart, OperationRequest(reason=reason, actor=actor))
+        return await self._update(
+            name, DeploymentWorkflow.restart, OperationRequest(reason=reason, actor=actor)
+        )
 
     async def delete(self, name: str, reason: str = "", actor: str = "cli") -> OperationResult:
-        return await self._update(name, DeploymentWorkflow.delete, OperationRequest(reason=reason, actor=actor))
+        return await self._update(
+            name, DeploymentWorkflow.delete, OperationRequest(reason=reason, actor=actor)
+        )
 
     async def stop(self, name: str, reason: str = "", actor: str = "cli") -> None:
         await self._signal(name, DeploymentWorkflow.stop, OperationRequest(reason=reason, actor=actor))

@@ -18,7 +18,8 @@ import time
 import httpx
 
 
-async def main(url: str, rps: float) -> None:
+async def main(url: str, rps: float, max_s: float = 300.0) -> None:
+    """Bounded in time too: whatever happens to the caller, the load stops after `max_s`."""
     counts: collections.Counter[str] = collections.Counter()
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
@@ -34,7 +35,9 @@ async def main(url: str, rps: float) -> None:
         tasks: set[asyncio.Task[None]] = set()
         start, n = time.perf_counter(), 0
         parent = os.getppid()
-        while not stop.is_set() and os.getppid() == parent:  # orphaned (parent killed): stop too
+        deadline = start + max_s
+        # orphaned (parent killed) or past the deadline: stop too
+        while not stop.is_set() and os.getppid() == parent and time.perf_counter() < deadline:
             delay = start + n / rps - time.perf_counter()
             await asyncio.sleep(max(0.0, delay))  # always yield: behind schedule, requests must still run
             task = asyncio.create_task(one(http))
@@ -46,4 +49,4 @@ async def main(url: str, rps: float) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], float(sys.argv[2])))
+    asyncio.run(main(sys.argv[1], float(sys.argv[2]), float(sys.argv[3]) if len(sys.argv) > 3 else 300.0))

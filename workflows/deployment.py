@@ -55,7 +55,9 @@ class DeploymentWorkflow:
         if self._fresh:
             async with self._lock:
                 spec = self._state.spec
-                await self._event("deploy", f"deploy {spec.version} with {spec.replicas} instances", inp.actor)
+                await self._event(
+                    "deploy", f"deploy {spec.version} with {spec.replicas} instances", inp.actor
+                )
                 await self._publish()
                 await self._ops.converge()
                 await self._event("deployed", self._summary_line())
@@ -83,11 +85,15 @@ class DeploymentWorkflow:
             async with self._lock:
                 await self._sweep()
             next_sweep = workflow.time() + interval
-            if workflow.info().is_continue_as_new_suggested() and not self._controls \
-                    and self._state.rollout is None:  # a running rollout child keeps this run
+            if (
+                workflow.info().is_continue_as_new_suggested()
+                and not self._controls
+                and self._state.rollout is None
+            ):  # a running rollout child keeps this run
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(DeploymentInput(spec=self._state.spec, timings=self._timings,
-                                                         state=self._state))
+                workflow.continue_as_new(
+                    DeploymentInput(spec=self._state.spec, timings=self._timings, state=self._state)
+                )
         await workflow.wait_condition(workflow.all_handlers_finished)
         return DeploymentResult(name=self._state.spec.name, status=self._state.status)
 
@@ -215,7 +221,9 @@ class DeploymentWorkflow:
                 await self._event("stopped", "all instances stopped", req.actor, req.reason)
             elif kind == "start" and self._state.status == DeploymentStatus.STOPPED:
                 self._state.status = DeploymentStatus.PROVISIONING
-                await self._event("start", f"starting {self._state.spec.replicas} instances", req.actor, req.reason)
+                await self._event(
+                    "start", f"starting {self._state.spec.replicas} instances", req.actor, req.reason
+                )
                 await self._ops.converge()
             await self._publish()
 
@@ -225,7 +233,9 @@ class DeploymentWorkflow:
             return
         if self._state.instances:
             report = await self._ops.check()
-            verdict = judge_sweep(self._state.instances, report.observations, self._timings.unhealthy_threshold)
+            verdict = judge_sweep(
+                self._state.instances, report.observations, self._timings.unhealthy_threshold
+            )
             self._state.instances = verdict.records
             if verdict.replace:
                 await self._ops.remove(list(verdict.replace), drain=False)
@@ -237,7 +247,9 @@ class DeploymentWorkflow:
 
     def _refuse_if_ended(self, what: str) -> None:
         if self._state.status in _ENDED or self._deleted:
-            raise ValueError(f"cannot {what}: deployment {self._state.spec.name} is {self._state.status.value}")
+            raise ValueError(
+                f"cannot {what}: deployment {self._state.spec.name} is {self._state.status.value}"
+            )
 
     def _result(self, message: str) -> OperationResult:
         return OperationResult(

@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from models.sandbox import InstanceGroup, InstanceSpec, RouterBackend, RouterConfig
     from workflows.options import SANDBOX_CALL, health_wait
 
+
 def failure_message(err: BaseException) -> str:
     """The innermost message of an activity failure: what the user needs, not the wrapper chain."""
     while isinstance(err, ActivityError) and err.cause is not None:
@@ -48,8 +49,9 @@ class InstanceOps:
     def canary(self) -> list[InstanceRecord]:
         return [r for r in self.state.instances if r.group == InstanceGroup.CANARY]
 
-    async def add(self, count: int, spec: DeploymentSpec | None = None,
-                  group: InstanceGroup = InstanceGroup.STABLE) -> list[str]:
+    async def add(
+        self, count: int, spec: DeploymentSpec | None = None, group: InstanceGroup = InstanceGroup.STABLE
+    ) -> list[str]:
         """Create `count` instances in parallel and wait until healthy; return the failures' reasons.
 
         `spec` is the deployment's own unless a rollout brings up canaries of another version.
@@ -130,8 +132,11 @@ class InstanceOps:
         """
         healthy = [r for r in self.state.instances if r.healthy]
         percent = self.state.rollout.canary_weight if self.state.rollout else 0
-        weights = split_weights([r.instance_id for r in healthy if r.group == InstanceGroup.STABLE],
-                                [r.instance_id for r in healthy if r.group == InstanceGroup.CANARY], percent)
+        weights = split_weights(
+            [r.instance_id for r in healthy if r.group == InstanceGroup.STABLE],
+            [r.instance_id for r in healthy if r.group == InstanceGroup.CANARY],
+            percent,
+        )
         backends = [RouterBackend(instance_id=r.instance_id, weight=weights[r.instance_id]) for r in healthy]
         info = await workflow.execute_activity_method(
             SandboxActivities.set_router,
@@ -143,7 +148,9 @@ class InstanceOps:
 
     async def delete_router(self) -> None:
         await workflow.execute_activity_method(
-            SandboxActivities.delete_router, DeploymentRef(deployment=self.name), summary="delete router",
+            SandboxActivities.delete_router,
+            DeploymentRef(deployment=self.name),
+            summary="delete router",
             **SANDBOX_CALL,
         )
         self.state.router_port = None
