@@ -17,7 +17,7 @@ from temporalio.common import (
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from models import search_attributes as sa
@@ -32,7 +32,7 @@ from models.autoscaler import (
     autoscaler_id,
 )
 from models.deployment import OperationResult
-from starter.errors import OperationError, UserError
+from starter.errors import OperationError, UserError, update_failure
 from starter.sdk import CodeRunner
 from workflows.autoscaler import AutoscalerWorkflow
 
@@ -125,11 +125,7 @@ class Autoscaling:
         try:
             return await handle.execute_update(update, arg)
         except WorkflowUpdateFailedError as err:
-            cause = err.cause
-            message = cause.message if isinstance(cause, ApplicationError) else str(cause)
-            if isinstance(cause, ApplicationError) and cause.type == "ValueError":
-                raise UserError(message) from err
-            raise OperationError(message) from err
+            raise update_failure(err) from err
 
     async def pin(self, name: str, replicas: int, reason: str, ttl_s: float | None,
                   actor: str) -> OperationResult:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from pydantic import ValidationError
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 
 
 class UserError(Exception):
@@ -35,3 +37,12 @@ def describe_validation(err: ValidationError, what: str = "spec") -> str:
         hint = _HINTS.get(e["type"], "")
         lines.append(f"{what}.{field}: {e['msg']}{got}" + (f" — {hint}" if hint else ""))
     return "invalid " + what + ":\n  " + "\n  ".join(lines)
+
+
+def update_failure(err: WorkflowUpdateFailedError) -> Exception:
+    """A refused update (its validator raised ValueError) is bad input; anything else, an operation."""
+    cause = err.cause
+    message = cause.message if isinstance(cause, ApplicationError) else str(cause)
+    if isinstance(cause, ApplicationError) and cause.type == "ValueError":
+        return UserError(message)
+    return OperationError(message)

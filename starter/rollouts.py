@@ -15,7 +15,6 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from models.deployment import OperationRequest, OperationResult
@@ -28,7 +27,7 @@ from models.rollout_api import (
     RolloutStarted,
     RolloutStatus,
 )
-from starter.errors import OperationError, UserError
+from starter.errors import OperationError, UserError, update_failure
 from workflows.deployment import DeploymentWorkflow
 from workflows.rollout import CanaryRolloutWorkflow
 
@@ -128,9 +127,5 @@ class Rollouts:
                 raise UserError(f"rollout {handle.id} has already finished") from err
             raise
         except WorkflowUpdateFailedError as err:
-            cause = err.cause
-            message = cause.message if isinstance(cause, ApplicationError) else str(cause)
-            if isinstance(cause, ApplicationError) and cause.type == "ValueError":
-                raise UserError(message) from err
-            raise OperationError(message) from err
+            raise update_failure(err) from err
         return result

@@ -19,7 +19,7 @@ from temporalio.common import (
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from config.settings import Settings, load_settings
@@ -36,7 +36,7 @@ from models.deployment import (
     workflow_id_for,
 )
 from starter.client import connect
-from starter.errors import OperationError, UserError
+from starter.errors import OperationError, UserError, update_failure
 from workflows.deployment import DeploymentWorkflow
 
 if TYPE_CHECKING:
@@ -221,8 +221,4 @@ class CodeRunner:
         except RPCError as err:
             raise self._ended(name, err) from err
         except WorkflowUpdateFailedError as err:
-            cause = err.cause
-            message = cause.message if isinstance(cause, ApplicationError) else str(cause)
-            if isinstance(cause, ApplicationError) and cause.type == "ValueError":  # a validator said no
-                raise UserError(message) from err
-            raise OperationError(message) from err
+            raise update_failure(err) from err

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import time
 from pathlib import Path
 
@@ -15,14 +13,16 @@ from models.autoscaler import autoscaler_id
 from starter.autoscale_sdk import Autoscaling
 from starter.sdk import CodeRunner
 from tests.autoscaler_helpers import load, replicas, rps_policy, serving, until
-from tests.conftest import FAST, settings_for, worker_env
+from tests.conftest import FAST
 from tests.sandbox_fixtures import HostProcess
 from tests.test_deployment_workflow import deployed, host_instances, spec
-from tests.test_durability import instance_processes, start_worker
+from tests.test_durability import instance_processes
+from tests.worker_processes import WorkerProcesses
 
 
-async def test_continue_as_new_keeps_the_stabilization_window(cr: CodeRunner, client: Client,
-                                                              name: str) -> None:
+async def test_continue_as_new_keeps_the_stabilization_window(
+    cr: CodeRunner, client: Client, name: str
+) -> None:
     """The session server suggests continue-as-new after a short history (conftest.CAN_AFTER)."""
     desc = await deployed(cr, spec(name, 1))
     auto = Autoscaling(cr)
@@ -56,15 +56,16 @@ async def test_continue_as_new_keeps_the_stabilization_window(cr: CodeRunner, cl
 
 
 async def test_worker_killed_mid_scale_resumes_without_double_scale(
-    home: Path, temporal_env: WorkflowEnvironment, sandbox_host: HostProcess, client: Client, name: str,
+    home: Path,
+    temporal_env: WorkflowEnvironment,
+    sandbox_host: HostProcess,
+    client: Client,
+    name: str,
     tmp_path: Path,
 ) -> None:
-    task_queue = f"askill-{name}"
-    env = worker_env(home, temporal_env, sandbox_host, task_queue)
-    first = start_worker(env, tmp_path / "worker1.log")
-    second = None
-    cr = CodeRunner(client, settings_for(home, temporal_env, sandbox_host, task_queue))
-    try:
+    with WorkerProcesses(home, temporal_env, sandbox_host, client, f"askill-{name}", tmp_path) as workers:
+        cr = workers.cr
+        first = workers.start()
         await cr.deploy(spec(name, 1, STARTUP_DELAY_S="2"), FAST)
         desc = await cr.wait_settled(name, timeout_s=60)
         auto = Autoscaling(cr)
@@ -72,11 +73,10 @@ async def test_worker_killed_mid_scale_resumes_without_double_scale(
         async with load(desc.router_url or "", rps=100):
             deadline = time.monotonic() + 30
             while len(await host_instances(sandbox_host, name)) < 2:  # the scale update is creating
-                assert time.monotonic() < deadline, (tmp_path / "worker1.log").read_text()[-2000:]
+                assert time.monotonic() < deadline, workers.log(1)
                 await asyncio.sleep(0.05)
-            os.killpg(first.pid, signal.SIGKILL)
-            first.wait(10)
-            second = start_worker(env, tmp_path / "worker2.log")
+            workers.kill9(first)
+            workers.start()
             await until(lambda: _serving_at_least(cr, name, 3), 60, "3 instances after the restart", 0.3)
 
             async def decided() -> bool:
@@ -94,11 +94,6 @@ async def test_worker_killed_mid_scale_resumes_without_double_scale(
         assert [d.applied for d in ups] == [3]
         await auto.disable(name)
         await cr.delete(name)
-    finally:
-        for proc in (first, second):
-            if proc and proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(20)
 
 
 async def _serving_at_least(cr: CodeRunner, name: str, n: int) -> bool:

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,9 +13,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from models.deployment import DeploymentStatus
 from starter.sdk import CodeRunner
-from tests.conftest import FAST, settings_for, worker_env
+from tests.conftest import FAST
 from tests.sandbox_fixtures import HostProcess
 from tests.test_deployment_workflow import deployed, host_instances, spec
+from tests.worker_processes import WorkerProcesses
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -36,18 +33,6 @@ def instance_processes(name: str) -> list[psutil.Process]:
     return found
 
 
-def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "worker"],
-            env=env,
-            cwd=REPO,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-
 async def test_worker_killed_mid_deploy_no_duplicates(
     home: Path,
     temporal_env: WorkflowEnvironment,
@@ -56,20 +41,16 @@ async def test_worker_killed_mid_deploy_no_duplicates(
     name: str,
     tmp_path: Path,
 ) -> None:
-    task_queue = f"kill-{name}"
-    env = worker_env(home, temporal_env, sandbox_host, task_queue)
-    first = start_worker(env, tmp_path / "worker1.log")
-    second = None
-    cr = CodeRunner(client, settings_for(home, temporal_env, sandbox_host, task_queue))
-    try:
+    with WorkerProcesses(home, temporal_env, sandbox_host, client, f"kill-{name}", tmp_path) as workers:
+        cr = workers.cr
+        first = workers.start()
         await cr.deploy(spec(name, 3, STARTUP_DELAY_S="2"), FAST)
         deadline = time.monotonic() + 30
         while not await host_instances(sandbox_host, name):  # creates have started, health not yet
-            assert time.monotonic() < deadline, (tmp_path / "worker1.log").read_text()[-2000:]
+            assert time.monotonic() < deadline, workers.log(1)
             await asyncio.sleep(0.05)
-        os.killpg(first.pid, signal.SIGKILL)
-        first.wait(10)
-        second = start_worker(env, tmp_path / "worker2.log")
+        workers.kill9(first)
+        workers.start()
         desc = await cr.wait_settled(name, timeout_s=90)
         assert desc.status == DeploymentStatus.RUNNING, desc.status_reason
         expected = [f"{name}-v1-{n}" for n in range(3)]
@@ -77,11 +58,6 @@ async def test_worker_killed_mid_deploy_no_duplicates(
         assert await host_instances(sandbox_host, name) == expected
         assert len(instance_processes(name)) == 3  # no second process for any id
         await cr.delete(name)
-    finally:
-        for proc in (first, second):
-            if proc and proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(20)
 
 
 async def test_sandbox_host_restart_adopts_instances(
