@@ -25,6 +25,19 @@ def _mib(value: int | None) -> str:
     return f"{value / 2**20:.1f}MiB" if value else "-"
 
 
+def _rollout_lines(desc: DeploymentDescription) -> list[str]:
+    """The running rollout (or how the last one ended), so `describe` tells the whole story."""
+    if desc.rollout:
+        r = desc.rollout
+        return [f"rollout     {r.from_version} → {r.version}: {r.phase.value}, canary at {r.canary_weight}%"
+                f"   ({r.workflow_id}; `coderunner rollout status {desc.spec.name}`)"]
+    if desc.last_rollout:
+        r = desc.last_rollout
+        return [f"last rollout {r.from_version} → {r.version}: {r.phase.value}"
+                + (f" — {r.outcome}" if r.outcome else "")]
+    return []
+
+
 def description(desc: DeploymentDescription, events: int = 8) -> str:
     spec = desc.spec
     healthy = sum(1 for i in desc.instances if i.healthy)
@@ -34,6 +47,7 @@ def description(desc: DeploymentDescription, events: int = 8) -> str:
         f"version     {spec.version}",
         f"replicas    {healthy}/{spec.replicas} healthy   replaced so far: {desc.replacements}",
         f"router      {desc.router_url or '-'}",
+        *_rollout_lines(desc),
         f"command     {' '.join(spec.command)}",
         f"env         {', '.join(f'{k}={v}' for k, v in spec.env.items()) or '-'}",
         "",

@@ -35,13 +35,15 @@ def describe(env: dict[str, str]) -> dict:
     return json.loads(result.stdout)
 
 
-def wait_running(env: dict[str, str], replicas: int, timeout_s: float = 90) -> dict:
+def wait_running(env: dict[str, str], replicas: int, timeout_s: float = 90, replaced: int = 0) -> dict:
+    """Until running with `replicas` healthy and at least `replaced` replacements made so far."""
     deadline = time.monotonic() + timeout_s
     while True:
         result = coderunner("describe", "demo", "--json", env=env)
         if result.returncode == 0:
             desc = json.loads(result.stdout)
-            if desc["status"] == "running" and sum(i["healthy"] for i in desc["instances"]) == replicas:
+            healthy = sum(i["healthy"] for i in desc["instances"])
+            if desc["status"] == "running" and healthy == replicas and desc["replacements"] >= replaced:
                 return desc
         assert time.monotonic() < deadline, result.stdout + result.stderr
         time.sleep(1)
@@ -88,7 +90,8 @@ def test_up_down_up_resumes_and_leaves_nothing(tmp_path: Path) -> None:
         assert coderunner("list", env=env).returncode == 1  # stack not running
 
         assert coderunner("up", env=env, timeout=180).returncode == 0
-        resumed = wait_running(env, 2)
+        # `down` stopped the instances; the resumed workflow's sweep replaces both behind the router
+        resumed = wait_running(env, 2, replaced=2)
         assert resumed["workflow_id"] == first["workflow_id"]
         assert resumed["router_url"] == first["router_url"]  # the router kept its port
         answer = httpx.get(resumed["router_url"] + "/", timeout=5)

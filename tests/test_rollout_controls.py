@@ -34,8 +34,8 @@ async def test_pause_resume_promote_step_promote_full_then_undo(
     await rollouts.wait(name, lambda s: s.phase == RolloutPhase.PROGRESSING)
 
     status = await rollouts.promote(name, reason="metrics fine")
-    status = await rollouts.wait(name, lambda s: s.canary_weight == 25)
-    assert status.step == 4  # set 10, pause, set 25, now the pause after 25
+    status = await rollouts.wait(name, lambda s: s.step == 4)  # set 10, pause, set 25, its pause
+    assert status.canary_weight == 25
 
     # scale during the rollout: stable grows, the canary keeps 25 % of the weight
     await cr.scale(name, 3, reason="more traffic")
