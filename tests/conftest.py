@@ -101,6 +101,22 @@ async def cr(
 
 
 @pytest.fixture
+def crash_workers(
+    home: Path,
+    temporal_env: WorkflowEnvironment,
+    sandbox_host: HostProcess,
+    client: Client,
+    name: str,
+    tmp_path: Path,
+) -> Iterator[object]:
+    """Worker processes on the test's own task queue, to kill -9 mid-flight; all stopped afterwards."""
+    from tests.worker_processes import WorkerProcesses  # it imports this module
+
+    with WorkerProcesses(home, temporal_env, sandbox_host, client, f"kill-{name}", tmp_path) as workers:
+        yield workers
+
+
+@pytest.fixture
 def name() -> str:
     """A fresh deployment name per test."""
     return f"t{uuid.uuid4().hex[:8]}"

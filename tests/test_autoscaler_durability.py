@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 
 from temporalio.client import Client
-from temporalio.testing import WorkflowEnvironment
 
 from models.autoscaler import autoscaler_id
 from starter.autoscale_sdk import Autoscaling
@@ -56,44 +54,38 @@ async def test_continue_as_new_keeps_the_stabilization_window(
 
 
 async def test_worker_killed_mid_scale_resumes_without_double_scale(
-    home: Path,
-    temporal_env: WorkflowEnvironment,
-    sandbox_host: HostProcess,
-    client: Client,
-    name: str,
-    tmp_path: Path,
+    crash_workers: WorkerProcesses, sandbox_host: HostProcess, name: str
 ) -> None:
-    with WorkerProcesses(home, temporal_env, sandbox_host, client, f"askill-{name}", tmp_path) as workers:
-        cr = workers.cr
-        first = workers.start()
-        await cr.deploy(spec(name, 1, STARTUP_DELAY_S="2"), FAST)
-        desc = await cr.wait_settled(name, timeout_s=60)
-        auto = Autoscaling(cr)
-        await auto.enable(name, rps_policy(target=20, max_r=3, down_window_s=60))
-        async with load(desc.router_url or "", rps=100):
-            deadline = time.monotonic() + 30
-            while len(await host_instances(sandbox_host, name)) < 2:  # the scale update is creating
-                assert time.monotonic() < deadline, workers.log(1)
-                await asyncio.sleep(0.05)
-            workers.kill9(first)
-            workers.start()
-            await until(lambda: _serving_at_least(cr, name, 3), 60, "3 instances after the restart", 0.3)
+    cr = crash_workers.cr
+    first = crash_workers.start()
+    await cr.deploy(spec(name, 1, STARTUP_DELAY_S="2"), FAST)
+    desc = await cr.wait_settled(name, timeout_s=60)
+    auto = Autoscaling(cr)
+    await auto.enable(name, rps_policy(target=20, max_r=3, down_window_s=60))
+    async with load(desc.router_url or "", rps=100):
+        deadline = time.monotonic() + 30
+        while len(await host_instances(sandbox_host, name)) < 2:  # the scale update is creating
+            assert time.monotonic() < deadline, crash_workers.log(1)
+            await asyncio.sleep(0.05)
+        crash_workers.kill9(first)
+        crash_workers.start()
+        await until(lambda: _serving_at_least(cr, name, 3), 60, "3 instances after the restart", 0.3)
 
-            async def decided() -> bool:
-                return any(d.applied == 3 for d in (await auto.status(name)).decisions)
+        async def decided() -> bool:
+            return any(d.applied == 3 for d in (await auto.status(name)).decisions)
 
-            await until(decided, 30, "the autoscaler's decision recorded", 0.3)
-        desc = await cr.describe(name)
-        expected = [f"{name}-v1-{n}" for n in range(3)]
-        assert sorted(i.instance_id for i in desc.instances) == expected
-        assert await host_instances(sandbox_host, name) == expected
-        assert len(instance_processes(name)) == 3  # no second process for any id
-        by_autoscaler = [e for e in desc.events if e.kind == "scaled" and e.actor == "autoscaler"]
-        assert len(by_autoscaler) == 1, [e.message for e in by_autoscaler]  # one decision, one scale
-        ups = [d for d in (await auto.status(name)).decisions if d.direction == "up"]
-        assert [d.applied for d in ups] == [3]
-        await auto.disable(name)
-        await cr.delete(name)
+        await until(decided, 30, "the autoscaler's decision recorded", 0.3)
+    desc = await cr.describe(name)
+    expected = [f"{name}-v1-{n}" for n in range(3)]
+    assert sorted(i.instance_id for i in desc.instances) == expected
+    assert await host_instances(sandbox_host, name) == expected
+    assert len(instance_processes(name)) == 3  # no second process for any id
+    by_autoscaler = [e for e in desc.events if e.kind == "scaled" and e.actor == "autoscaler"]
+    assert len(by_autoscaler) == 1, [e.message for e in by_autoscaler]  # one decision, one scale
+    ups = [d for d in (await auto.status(name)).decisions if d.direction == "up"]
+    assert [d.applied for d in ups] == [3]
+    await auto.disable(name)
+    await cr.delete(name)
 
 
 async def _serving_at_least(cr: CodeRunner, name: str, n: int) -> bool:

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import psutil
 from temporalio.client import Client
-from temporalio.testing import WorkflowEnvironment
 
 from models.deployment import DeploymentStatus
 from starter.sdk import CodeRunner
@@ -34,30 +33,24 @@ def instance_processes(name: str) -> list[psutil.Process]:
 
 
 async def test_worker_killed_mid_deploy_no_duplicates(
-    home: Path,
-    temporal_env: WorkflowEnvironment,
-    sandbox_host: HostProcess,
-    client: Client,
-    name: str,
-    tmp_path: Path,
+    crash_workers: WorkerProcesses, sandbox_host: HostProcess, name: str
 ) -> None:
-    with WorkerProcesses(home, temporal_env, sandbox_host, client, f"kill-{name}", tmp_path) as workers:
-        cr = workers.cr
-        first = workers.start()
-        await cr.deploy(spec(name, 3, STARTUP_DELAY_S="2"), FAST)
-        deadline = time.monotonic() + 30
-        while not await host_instances(sandbox_host, name):  # creates have started, health not yet
-            assert time.monotonic() < deadline, workers.log(1)
-            await asyncio.sleep(0.05)
-        workers.kill9(first)
-        workers.start()
-        desc = await cr.wait_settled(name, timeout_s=90)
-        assert desc.status == DeploymentStatus.RUNNING, desc.status_reason
-        expected = [f"{name}-v1-{n}" for n in range(3)]
-        assert sorted(i.instance_id for i in desc.instances) == expected
-        assert await host_instances(sandbox_host, name) == expected
-        assert len(instance_processes(name)) == 3  # no second process for any id
-        await cr.delete(name)
+    cr = crash_workers.cr
+    first = crash_workers.start()
+    await cr.deploy(spec(name, 3, STARTUP_DELAY_S="2"), FAST)
+    deadline = time.monotonic() + 30
+    while not await host_instances(sandbox_host, name):  # creates have started, health not yet
+        assert time.monotonic() < deadline, crash_workers.log(1)
+        await asyncio.sleep(0.05)
+    crash_workers.kill9(first)
+    crash_workers.start()
+    desc = await cr.wait_settled(name, timeout_s=90)
+    assert desc.status == DeploymentStatus.RUNNING, desc.status_reason
+    expected = [f"{name}-v1-{n}" for n in range(3)]
+    assert sorted(i.instance_id for i in desc.instances) == expected
+    assert await host_instances(sandbox_host, name) == expected
+    assert len(instance_processes(name)) == 3  # no second process for any id
+    await cr.delete(name)
 
 
 async def test_sandbox_host_restart_adopts_instances(

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import collections
-from pathlib import Path
-
-from temporalio.client import Client
-from temporalio.testing import WorkflowEnvironment
 
 from models.rollout import RolloutPhase
 from tests.rollout_helpers import deployed_v1, fast_strategy, settled
@@ -17,32 +13,26 @@ from tests.worker_processes import WorkerProcesses
 
 
 async def test_worker_killed_mid_rollout_resumes_at_same_step(
-    home: Path,
-    temporal_env: WorkflowEnvironment,
-    sandbox_host: HostProcess,
-    client: Client,
-    name: str,
-    tmp_path: Path,
+    crash_workers: WorkerProcesses, sandbox_host: HostProcess, name: str
 ) -> None:
-    with WorkerProcesses(home, temporal_env, sandbox_host, client, f"kill-{name}", tmp_path) as workers:
-        cr = workers.cr
-        first = workers.start()
-        await deployed_v1(cr, name, replicas=2)
-        strategy = fast_strategy("10,25,50,75,100", "3s", inconclusive_limit=10_000)
-        await cr.rollouts.start(name, "v2", env={"VERSION": "v2"}, strategy=strategy, scale_down_delay_s=0.5)
-        before = await cr.rollouts.wait(name, lambda s: s.canary_weight == 25, timeout_s=60)
-        workers.kill9(first)
-        workers.start()
-        after = await cr.rollouts.status(name)  # answered by the new worker, by replay
-        assert (after.step, after.canary_weight) == (before.step, 25)
-        status = await cr.rollouts.wait(name, timeout_s=90)
-        assert status.phase == RolloutPhase.PROMOTED, status.outcome
-        desc = await settled(cr, name)
-        weights = [e.message for e in desc.events if e.kind == "canary_weight"]
-        assert len(weights) == 5 and len(set(weights)) == 5  # every step once, in order, none repeated
-        assert [w.split(" at ")[1].split("%")[0] for w in weights] == ["10", "25", "50", "75", "100"]
-        counts = collections.Counter(i.instance_id for i in desc.instances)
-        assert desc.spec.version == "v2" and all(n == 1 for n in counts.values())
-        assert sorted(await host_instances(sandbox_host, name)) == sorted(counts)
-        assert len(instance_processes(name)) == 2  # no second process for any id
-        await cr.delete(name)
+    cr = crash_workers.cr
+    first = crash_workers.start()
+    await deployed_v1(cr, name, replicas=2)
+    strategy = fast_strategy("10,25,50,75,100", "3s", inconclusive_limit=10_000)
+    await cr.rollouts.start(name, "v2", env={"VERSION": "v2"}, strategy=strategy, scale_down_delay_s=0.5)
+    before = await cr.rollouts.wait(name, lambda s: s.canary_weight == 25, timeout_s=60)
+    crash_workers.kill9(first)
+    crash_workers.start()
+    after = await cr.rollouts.status(name)  # answered by the new worker, by replay
+    assert (after.step, after.canary_weight) == (before.step, 25)
+    status = await cr.rollouts.wait(name, timeout_s=90)
+    assert status.phase == RolloutPhase.PROMOTED, status.outcome
+    desc = await settled(cr, name)
+    weights = [e.message for e in desc.events if e.kind == "canary_weight"]
+    assert len(weights) == 5 and len(set(weights)) == 5  # every step once, in order, none repeated
+    assert [w.split(" at ")[1].split("%")[0] for w in weights] == ["10", "25", "50", "75", "100"]
+    counts = collections.Counter(i.instance_id for i in desc.instances)
+    assert desc.spec.version == "v2" and all(n == 1 for n in counts.values())
+    assert sorted(await host_instances(sandbox_host, name)) == sorted(counts)
+    assert len(instance_processes(name)) == 2  # no second process for any id
+    await cr.delete(name)
