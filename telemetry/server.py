@@ -13,7 +13,7 @@ from aiohttp import web
 from prometheus_client import generate_latest
 
 from store.repository import Store
-from telemetry.metrics import DEPLOYMENTS, REGISTRY
+from telemetry.metrics import DEPLOYMENTS, INSTANCES, REGISTRY
 
 log = logging.getLogger("coderunner.metrics")
 
@@ -21,12 +21,16 @@ log = logging.getLogger("coderunner.metrics")
 async def _refresh_from_store(store: Store) -> None:
     try:
         counts = await asyncio.to_thread(store.count_by_status)
+        records = await asyncio.to_thread(store.list_deployments)
     except Exception as err:  # a DB blip must not break scraping
         log.warning("metrics: store unavailable: %s", err)
         return
     DEPLOYMENTS.clear()
     for status, count in counts.items():
         DEPLOYMENTS.labels(status).set(count)
+    INSTANCES.clear()
+    for record in records:
+        INSTANCES.labels(record.name).set(record.replicas)
 
 
 def build_metrics_app(store: Store, sdk_metrics_url: str | None) -> web.Application:

@@ -66,6 +66,8 @@ def test_up_down_up_resumes_and_leaves_nothing(tmp_path: Path) -> None:
         first = describe(env)
         metrics = httpx.get(stack["metrics_url"], timeout=5).text
         assert "coderunner_deployments" in metrics and "temporal_" in metrics  # ours + the SDK's
+        assert 'coderunner_instances{deployment="demo"} 2.0' in metrics
+        assert 'coderunner_deployments{status="running"} 1.0' in metrics
 
         # the supervisor restarts a crashed worker and sandbox host; the host adopts the instances
         for victim in ("worker", "sandbox"):
