@@ -14,7 +14,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field, field_validator
 
-from models.deployment import VERSION_PATTERN, DeploymentSpec
+from models.deployment import VERSION_PATTERN, DeploymentSpec, OperationRequest
 from models.rollout import AnalysisResult, RolloutPhase, RolloutStrategy, WindowVerdict
 from models.sandbox import BackendStats
 
@@ -99,11 +99,8 @@ class AbortRequest(BaseModel):
         return value
 
 
-class ControlRequest(BaseModel):
-    """pause / resume signals: who and why, for the audit log."""
-
-    actor: str = "cli"
-    reason: str = ""
+# pause / resume / disable signals carry the same "who and why" as the deployment's operations
+ControlRequest = OperationRequest
 
 
 class WindowRecord(BaseModel):
