@@ -1,6 +1,6 @@
 # Two commands do all the set-up on a fresh machine (Python >= 3.11 and the package registries):
 #   make demo   creates .venv, installs CodeRunner, starts the embedded stack and runs the demo
-#   make test   creates .venv, installs CodeRunner with test extras, runs the whole suite
+#   make test   creates .venv, installs CodeRunner with test extras; ruff, mypy, lint-imports, pytest
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -19,12 +19,13 @@ demo: install
 	$(BIN)/coderunner up
 	$(BIN)/coderunner demo
 
-test: install
-	$(BIN)/ruff check .
+test: install lint
 	$(BIN)/pytest -q
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: install
 	$(BIN)/python bench/health_fanout.py

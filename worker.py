@@ -18,13 +18,14 @@ from datetime import timedelta
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
-from config.ports import free_port
-from config.settings import Settings, load_settings
-from sandbox.client import SandboxClient
-from starter.client import connect
-from store.repository import Store
-from telemetry.server import build_metrics_app, serve_metrics
-from workflows.registry import WORKFLOWS, activities
+from activities.registry import activities
+from coderunner.client import connect
+from coderunner.config.ports import free_port
+from coderunner.config.settings import Settings, load_settings
+from coderunner.hosts.client import SandboxClient
+from coderunner.store.repository import Store
+from coderunner.telemetry.server import build_metrics_app, serve_metrics
+from workflows.registry import WORKFLOWS
 
 log = logging.getLogger("coderunner.worker")
 

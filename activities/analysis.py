@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from models.rollout_api import RolloutMetric, WindowRequest, WindowStats
-from sandbox.provider import SandboxProvider
-from telemetry.metrics import ANALYSIS_VERDICTS, CANARY_WEIGHT, PROMOTIONS, ROLLBACKS
+from coderunner.hosts.provider import SandboxProvider
+from coderunner.models.rollout_api import RolloutMetric, WindowRequest, WindowStats
+from coderunner.telemetry.metrics import ANALYSIS_VERDICTS, CANARY_WEIGHT, PROMOTIONS, ROLLBACKS
 
 
 class AnalysisActivities:

@@ -18,9 +18,10 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from decisions.autoscale_rules import samples_from
-from models.activity_io import Ack
-from models.autoscaler import (
+from coderunner.decisions.autoscale_rules import samples_from
+from coderunner.hosts.provider import RouterNotFound, SandboxError, SandboxProvider
+from coderunner.models.activity_io import Ack
+from coderunner.models.autoscaler import (
     AutoscaleRecord,
     BudgetAlert,
     MetricsObservation,
@@ -28,12 +29,11 @@ from models.autoscaler import (
     ScaleCall,
     ScaleCallResult,
 )
-from models.deployment import DeploymentDescription, OperationResult, ScaleRequest, workflow_id_for
-from models.sandbox import BackendStats, InstanceGroup, InstanceStats
-from sandbox.provider import RouterNotFound, SandboxError, SandboxProvider
-from store.repository import Store
-from store.spend import SpendStore
-from telemetry.metrics import (
+from coderunner.models.deployment import DeploymentDescription, OperationResult, ScaleRequest, workflow_id_for
+from coderunner.models.sandbox import BackendStats, InstanceGroup, InstanceStats
+from coderunner.store.repository import Store
+from coderunner.store.spend import SpendStore
+from coderunner.telemetry.metrics import (
     AUTOSCALE_BUDGET_ALERTS,
     AUTOSCALE_BUDGET_LEVEL,
     AUTOSCALE_DECISIONS,

@@ -7,7 +7,8 @@ import asyncio
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from models.activity_io import (
+from coderunner.hosts.provider import InstanceNotFound, RouterNotFound, SandboxError, SandboxProvider
+from coderunner.models.activity_io import (
     Ack,
     CheckReport,
     CheckRequest,
@@ -16,7 +17,7 @@ from models.activity_io import (
     InstanceObservation,
     InstanceRef,
 )
-from models.sandbox import (
+from coderunner.models.sandbox import (
     InstanceInfo,
     InstanceSpec,
     InstanceState,
@@ -25,8 +26,7 @@ from models.sandbox import (
     RouterConfig,
     RouterInfo,
 )
-from sandbox.provider import InstanceNotFound, RouterNotFound, SandboxError, SandboxProvider
-from telemetry.metrics import HEALTH_CHECKS, INSTANCES_CREATED
+from coderunner.telemetry.metrics import HEALTH_CHECKS, INSTANCES_CREATED
 
 _GONE = {InstanceState.EXITED, InstanceState.LOST, InstanceState.STOPPED}
 

@@ -6,9 +6,9 @@ import asyncio
 
 from temporalio import activity
 
-from models.activity_io import Ack, AuditEventInput, DeploymentSnapshot
-from store.repository import Store
-from telemetry.metrics import REPLACEMENTS
+from coderunner.models.activity_io import Ack, AuditEventInput, DeploymentSnapshot
+from coderunner.store.repository import Store
+from coderunner.telemetry.metrics import REPLACEMENTS
 
 
 class StoreActivities:

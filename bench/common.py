@@ -11,15 +11,16 @@ from pathlib import Path
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from config.home import HomeLayout, read_or_create_key
-from config.settings import Settings
-from config.temporal_bin import temporal_binary
-from models import search_attributes as sa
-from starter.client import data_converter
+from activities.registry import activities
+from coderunner.client import data_converter
+from coderunner.config.home import HomeLayout, read_or_create_key
+from coderunner.config.settings import Settings
+from coderunner.config.temporal_bin import temporal_binary
+from coderunner.models import search_attributes as sa
+from coderunner.store.repository import Store
 from starter.sdk import CodeRunner
-from store.repository import Store
-from tests.sandbox_fixtures import DEMO_APP, HostProcess
-from workflows.registry import WORKFLOWS, activities
+from starter.tools.harness import DEMO_APP, HostProcess
+from workflows.registry import WORKFLOWS
 
 __all__ = ["DEMO_APP", "BenchStack", "bench_stack"]
 

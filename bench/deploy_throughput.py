@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import DEMO_APP, bench_stack
 from bench.hello import HelloWorkflow, say_hello
-from models.deployment import DeploymentSpec, DeploymentTimings
+from coderunner.models.deployment import DeploymentSpec, DeploymentTimings
 
 
 async def main(deployments: int, hellos: int) -> None:

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aiohttp import web
 
-from sandbox.health import probe_urls
+from coderunner.hosts.health import probe_urls
 
 
 def serve_many(count: int, ports_out: multiprocessing.Queue) -> None:

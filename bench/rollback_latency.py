@@ -22,10 +22,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import DEMO_APP, bench_stack
-from models.deployment import DeploymentSpec, DeploymentTimings
-from models.rollout import AnalysisSettings, RolloutPhase, RolloutStrategy
-from sandbox.client import SandboxClient
-from tests.rollout_helpers import load, settled
+from coderunner.hosts.client import SandboxClient
+from coderunner.models.deployment import DeploymentSpec, DeploymentTimings
+from coderunner.models.rollout import AnalysisSettings, RolloutPhase, RolloutStrategy
+from starter.tools.harness import settled
+from starter.tools.load_process import load
 
 TIMINGS = DeploymentTimings(sweep_interval_s=5.0, health_deadline_s=20.0, drain_s=0.2, stop_grace_s=1.0)
 

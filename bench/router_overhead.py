@@ -22,9 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import aiohttp
 
-from decisions.stats import percentile
-from models.sandbox import RouterBackend, RouterConfig
-from tests.sandbox_fixtures import HostProcess, demo, start_healthy
+from coderunner.decisions.stats import percentile
+from coderunner.models.sandbox import RouterBackend, RouterConfig
+from starter.tools.harness import HostProcess, demo, start_healthy
 
 
 async def timed(session: aiohttp.ClientSession, url: str, n: int) -> list[float]:

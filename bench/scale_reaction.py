@@ -27,11 +27,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import httpx
 
 from bench.common import DEMO_APP, bench_stack
-from models.autoscale import AutoscalePolicy
-from models.autoscaler import DecisionRecord
-from models.deployment import DeploymentSpec, DeploymentTimings
-from starter.autoscale_sdk import Autoscaling
-from starter.loadgen import run_load
+from coderunner.models.autoscale import AutoscalePolicy
+from coderunner.models.autoscaler import DecisionRecord
+from coderunner.models.deployment import DeploymentSpec, DeploymentTimings
+from starter.sdk.autoscaling import Autoscaling
+from starter.tools.loadgen import run_load
 
 
 def policy(sync_s: int) -> AutoscalePolicy:

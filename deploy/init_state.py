@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from config.home import (
+from coderunner.config.home import (
     HomeLayout,
     ensure_home,
     home_dir,

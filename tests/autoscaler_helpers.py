@@ -12,9 +12,9 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
-from models.autoscale import AutoscalePolicy
-from starter.loadgen import LoadReport, run_load
+from coderunner.models.autoscale import AutoscalePolicy
 from starter.sdk import CodeRunner
+from starter.tools.loadgen import LoadReport, run_load
 
 T = TypeVar("T")
 SYNC_S = 1

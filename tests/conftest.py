@@ -16,16 +16,17 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from config.home import HomeLayout, read_or_create_key
-from config.settings import Settings
-from config.temporal_bin import temporal_binary
-from models import search_attributes as sa
-from models.deployment import DeploymentTimings
-from starter.client import data_converter
+from activities.registry import activities
+from coderunner.client import data_converter
+from coderunner.config.home import HomeLayout, read_or_create_key
+from coderunner.config.settings import Settings
+from coderunner.config.temporal_bin import temporal_binary
+from coderunner.models import search_attributes as sa
+from coderunner.models.deployment import DeploymentTimings
+from coderunner.store.repository import Store
 from starter.sdk import CodeRunner
-from store.repository import Store
-from tests.sandbox_fixtures import HostProcess
-from workflows.registry import WORKFLOWS, activities
+from starter.tools.harness import HostProcess
+from workflows.registry import WORKFLOWS
 
 CAN_AFTER = 300
 FAST = DeploymentTimings(sweep_interval_s=1.0, health_deadline_s=20.0, drain_s=0.2, stop_grace_s=2.0)

@@ -14,15 +14,16 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from config.home import HomeLayout
-from config.settings import Settings
-from config.temporal_bin import temporal_binary
-from models import search_attributes as sa
-from models.deployment import DeploymentSpec, DeploymentTimings
+from activities.registry import activities
+from coderunner.config.home import HomeLayout
+from coderunner.config.settings import Settings
+from coderunner.config.temporal_bin import temporal_binary
+from coderunner.models import search_attributes as sa
+from coderunner.models.deployment import DeploymentSpec, DeploymentTimings
+from coderunner.store.repository import Store
 from starter.sdk import CodeRunner
-from store.repository import Store
-from tests.sandbox_fixtures import DEMO_APP, HostProcess
-from workflows.registry import WORKFLOWS, activities
+from starter.tools.harness import DEMO_APP, HostProcess
+from workflows.registry import WORKFLOWS
 
 OUT = Path(__file__).parent / "histories" / "deployment_lifecycle.json"
 TIMINGS = DeploymentTimings(sweep_interval_s=0.5, health_deadline_s=20, drain_s=0.1)

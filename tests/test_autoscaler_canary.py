@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import asyncio
 
-from models.rollout import RolloutStrategy
-from models.sandbox import InstanceGroup
-from starter.autoscale_sdk import Autoscaling
+from coderunner.models.rollout import RolloutStrategy
+from coderunner.models.sandbox import InstanceGroup
 from starter.sdk import CodeRunner
+from starter.sdk.autoscaling import Autoscaling
 from tests.autoscaler_helpers import SYNC_S, load, replicas, rps_policy, until
 from tests.test_deployment_workflow import deployed, spec
 

@@ -7,12 +7,12 @@ import time
 
 from temporalio.client import Client
 
-from models.autoscaler import autoscaler_id
-from starter.autoscale_sdk import Autoscaling
+from coderunner.models.autoscaler import autoscaler_id
 from starter.sdk import CodeRunner
+from starter.sdk.autoscaling import Autoscaling
+from starter.tools.harness import HostProcess
 from tests.autoscaler_helpers import load, replicas, rps_policy, serving, until
 from tests.conftest import FAST
-from tests.sandbox_fixtures import HostProcess
 from tests.test_deployment_workflow import deployed, host_instances, spec
 from tests.test_durability import instance_processes
 from tests.worker_processes import WorkerProcesses

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from decisions.autoscale_rules import constrain, samples_from
-from decisions.hpa import decide
-from models.autoscale import AutoscalePolicy, MetricName, MetricSample, ScalingInput
-from models.autoscaler import Override
-from models.sandbox import BackendStats, InstanceStats
+from coderunner.decisions.autoscale_rules import constrain, samples_from
+from coderunner.decisions.hpa import decide
+from coderunner.models.autoscale import AutoscalePolicy, MetricName, MetricSample, ScalingInput
+from coderunner.models.autoscaler import Override
+from coderunner.models.sandbox import BackendStats, InstanceStats
 
 ALL = list(MetricName)
 

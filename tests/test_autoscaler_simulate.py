@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from decisions.policy_templates import get_template
-from starter.cli import app
-from starter.png import read_png
-from starter.simulate import TraceError, load_trace, simulate_trace
+from coderunner.decisions.policy_templates import get_template
+from starter.cli.app import app
+from starter.tools.png import read_png
+from starter.tools.simulate import TraceError, load_trace, simulate_trace
 
 TRACE = Path(__file__).resolve().parents[1] / "examples" / "traces" / "web-day.csv"
 

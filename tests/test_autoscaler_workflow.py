@@ -8,12 +8,12 @@ import time
 
 from aiohttp import web
 
-from models import search_attributes as sa
-from models.autoscaler import BudgetSettings, autoscaler_id
-from starter.autoscale_sdk import Autoscaling
+from coderunner.models import search_attributes as sa
+from coderunner.models.autoscaler import BudgetSettings, autoscaler_id
+from coderunner.store.repository import Store
+from coderunner.store.spend import SpendStore
 from starter.sdk import CodeRunner
-from store.repository import Store
-from store.spend import SpendStore
+from starter.sdk.autoscaling import Autoscaling
 from tests.autoscaler_helpers import SYNC_S, load, replicas, rps_policy, serving, until
 from tests.test_deployment_workflow import deployed, spec
 

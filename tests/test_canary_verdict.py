@@ -7,9 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from decisions.canary import analysis_step_passed, judge_window, next_action, plan_weights
-from decisions.stats import aggregate, percentile
-from models.rollout import (
+from coderunner.decisions.canary import analysis_step_passed, judge_window, next_action, plan_weights
+from coderunner.decisions.stats import aggregate, percentile
+from coderunner.models.rollout import (
     AnalysisSettings,
     AnalysisStep,
     PauseStep,
@@ -18,7 +18,7 @@ from models.rollout import (
     WindowVerdict,
     parse_duration,
 )
-from models.sandbox import BackendStats, InstanceGroup
+from coderunner.models.sandbox import BackendStats, InstanceGroup
 
 H, D, U, N = (WindowVerdict(v) for v in ("healthy", "degraded", "unhealthy", "inconclusive"))
 DEFAULTS = AnalysisSettings()

@@ -10,9 +10,9 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
+from starter.tools.harness import HostProcess
 from tests.cli_helpers import REPO, acoderunner, coderunner
 from tests.conftest import worker_env
-from tests.sandbox_fixtures import HostProcess
 
 SPEC = str(REPO / "examples" / "demo_app" / "spec.yaml")
 

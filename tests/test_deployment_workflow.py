@@ -12,11 +12,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from models.deployment import DeploymentDescription, DeploymentSpec, DeploymentStatus
-from starter.errors import UserError
+from coderunner.models.deployment import DeploymentDescription, DeploymentSpec, DeploymentStatus
 from starter.sdk import CodeRunner
+from starter.sdk.errors import UserError
+from starter.tools.harness import HostProcess, alive
 from tests.conftest import FAST
-from tests.sandbox_fixtures import HostProcess, alive
 
 DEMO = Path(__file__).resolve().parents[1] / "examples" / "demo_app" / "app.py"
 

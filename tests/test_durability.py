@@ -10,10 +10,10 @@ from pathlib import Path
 import psutil
 from temporalio.client import Client
 
-from models.deployment import DeploymentStatus
+from coderunner.models.deployment import DeploymentStatus
 from starter.sdk import CodeRunner
+from starter.tools.harness import HostProcess
 from tests.conftest import FAST
-from tests.sandbox_fixtures import HostProcess
 from tests.test_deployment_workflow import deployed, host_instances, spec
 from tests.worker_processes import WorkerProcesses
 

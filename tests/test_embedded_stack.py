@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import psutil
 
-from config.home import HomeLayout
-from starter.processes import ProcessRecord
+from coderunner.config.home import HomeLayout
+from starter.stack.processes import ProcessRecord
 from tests.cli_helpers import REPO, coderunner
 
 SPEC = str(REPO / "examples" / "demo_app" / "spec.yaml")

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from decisions.hpa import decide, drop_event
-from models.autoscale import (
+from coderunner.decisions.hpa import decide, drop_event
+from coderunner.models.autoscale import (
     AutoscalePolicy,
     MetricName,
     MetricSample,

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from decisions.mannwhitney import mann_whitney_u
+from coderunner.decisions.mannwhitney import mann_whitney_u
 
 MALES = [19, 22, 16, 29, 24]  # scipy.stats.mannwhitneyu docstring example
 FEMALES = [20, 11, 17, 12]

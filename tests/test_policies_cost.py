@@ -5,15 +5,15 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from decisions.cost import accrue, budget_level, crossed_thresholds, project_month
-from decisions.policy_templates import (
+from coderunner.decisions.cost import accrue, budget_level, crossed_thresholds, project_month
+from coderunner.decisions.policy_templates import (
     TEMPLATES,
     PolicyError,
     get_template,
     load_policy_file,
     template_names,
 )
-from models.autoscale import AutoscalePolicy, MetricName, ScalingRules
+from coderunner.models.autoscale import AutoscalePolicy, MetricName, ScalingRules
 
 EXPECTED = ["api", "batch-worker", "cost-saver", "dev", "ml-inference", "web-app"]
 

@@ -6,21 +6,20 @@ import itertools
 
 from prometheus_client import generate_latest
 
-from models.deployment import DeploymentStatus
-from models.rollout import RolloutPhase, WindowVerdict
+from coderunner.models.deployment import DeploymentStatus
+from coderunner.models.rollout import RolloutPhase, WindowVerdict
+from coderunner.store.repository import Store
+from coderunner.telemetry.metrics import REGISTRY
 from starter.sdk import CodeRunner
-from store.repository import Store
-from telemetry.metrics import REGISTRY
+from starter.tools.harness import HostProcess, settled
+from starter.tools.load_process import load
 from tests.rollout_helpers import (
     INTERVAL_S,
     deployed_v1,
     event_kinds,
     fast_strategy,
-    load,
     router_stats,
-    settled,
 )
-from tests.sandbox_fixtures import HostProcess
 from tests.test_deployment_workflow import host_instances
 
 
@@ -80,7 +79,7 @@ async def test_error_canary_aborted_within_three_intervals(
     audit = [e.kind for e in store.list_events(name, limit=100)]
     assert "rollout_aborted" in audit and "recovered" in audit
     handle = cr.client.get_workflow_handle(status.workflow_id)
-    from models import search_attributes as sa
+    from coderunner.models import search_attributes as sa
 
     attrs = (await handle.describe()).typed_search_attributes
     assert attrs.get(sa.ROLLOUT_PHASE) == "aborted" and attrs.get(sa.CANARY_WEIGHT) == 0

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from config.temporal_bin import temporal_binary
-from models.rollout import RolloutPhase
+from coderunner.config.temporal_bin import temporal_binary
+from coderunner.models.rollout import RolloutPhase
 from starter.sdk import CodeRunner
+from starter.tools.harness import HostProcess, settled
 from tests.cli_helpers import acoderunner
 from tests.conftest import worker_env
-from tests.rollout_helpers import deployed_v1, settled
-from tests.sandbox_fixtures import HostProcess
+from tests.rollout_helpers import deployed_v1
 
 SLOW = ["--steps", "10,50,100", "--step-duration", "300s", "--analysis-interval", "30s",
         "--scale-down-delay", "0s"]

@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
 
-from models.rollout import RolloutPhase, RolloutStrategy
-from models.rollout_api import RolloutRequest
-from starter.errors import UserError
+from coderunner.models.rollout import RolloutPhase, RolloutStrategy
+from coderunner.models.rollout_api import RolloutRequest
 from starter.sdk import CodeRunner
-from tests.rollout_helpers import deployed_v1, event_kinds, fast_strategy, router_weights, settled
-from tests.sandbox_fixtures import HostProcess
+from starter.sdk.errors import UserError
+from starter.tools.harness import HostProcess, settled
+from tests.rollout_helpers import deployed_v1, event_kinds, fast_strategy, router_weights
 from tests.test_deployment_workflow import host_instances
 from workflows.deployment import DeploymentWorkflow
 

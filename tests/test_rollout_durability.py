@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import collections
 
-from models.rollout import RolloutPhase
-from tests.rollout_helpers import deployed_v1, fast_strategy, settled
-from tests.sandbox_fixtures import HostProcess
+from coderunner.models.rollout import RolloutPhase
+from starter.tools.harness import HostProcess, settled
+from tests.rollout_helpers import deployed_v1, fast_strategy
 from tests.test_deployment_workflow import host_instances
 from tests.test_durability import instance_processes
 from tests.worker_processes import WorkerProcesses

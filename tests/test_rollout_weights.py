@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from decisions.instances import canary_replicas, split_weights
+from coderunner.decisions.instances import canary_replicas, split_weights
 
 S = ["s0", "s1", "s2"]
 

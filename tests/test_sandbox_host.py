@@ -16,16 +16,9 @@ import psutil
 import pytest
 from aiohttp import web
 
-from models.sandbox import (
-    InstanceSpec,
-    InstanceState,
-    ProbeRequest,
-    RouterBackend,
-    RouterConfig,
-)
-from sandbox.client import SandboxClient
-from sandbox.health import probe_urls
-from sandbox.provider import (
+from coderunner.hosts.client import SandboxClient
+from coderunner.hosts.health import probe_urls
+from coderunner.hosts.provider import (
     InstanceNotFound,
     InvalidRequest,
     RouterNotFound,
@@ -33,7 +26,14 @@ from sandbox.provider import (
     SandboxUnauthorized,
     SandboxUnavailable,
 )
-from tests.sandbox_fixtures import (
+from coderunner.models.sandbox import (
+    InstanceSpec,
+    InstanceState,
+    ProbeRequest,
+    RouterBackend,
+    RouterConfig,
+)
+from starter.tools.harness import (
     HostProcess,
     alive,
     demo,

@@ -15,10 +15,10 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.client import Client
 
-from codec.aes import EncryptionCodec
-from codec.server import build_app
-from config.home import HomeLayout, read_or_create_key
-from config.ports import free_port
+from coderunner.codec.aes import EncryptionCodec
+from coderunner.codec.server import build_app
+from coderunner.config.home import HomeLayout, read_or_create_key
+from coderunner.config.ports import free_port
 from starter.sdk import CodeRunner
 from tests.test_deployment_workflow import deployed, spec
 

@@ -19,8 +19,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import SQLModel
 
-from store import REDACTED, Store, make_engine, redact_env
-from store.engine import dispose_engines, resolve_url
+from coderunner.store import REDACTED, Store, make_engine, redact_env
+from coderunner.store.engine import dispose_engines, resolve_url
 
 PG_ADMIN_URL = os.environ.get("CODERUNNER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 PG_HINT = (

@@ -16,8 +16,8 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from starter.sdk import CodeRunner
+from starter.tools.harness import HostProcess
 from tests.conftest import settings_for, worker_env
-from tests.sandbox_fixtures import HostProcess
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -22,13 +22,13 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.autoscale import AutoscaleActivities
-    from decisions.autoscale_rules import constrain
-    from decisions.cost import accrue, budget_level, crossed_thresholds
-    from decisions.hpa import decide
-    from models import search_attributes as sa
-    from models.activity_io import Ack
-    from models.autoscale import AutoscalePolicy, ScalingInput
-    from models.autoscaler import (
+    from coderunner.decisions.autoscale_rules import constrain
+    from coderunner.decisions.cost import accrue, budget_level, crossed_thresholds
+    from coderunner.decisions.hpa import decide
+    from coderunner.models import search_attributes as sa
+    from coderunner.models.activity_io import Ack
+    from coderunner.models.autoscale import AutoscalePolicy, ScaleDirection, ScalingInput
+    from coderunner.models.autoscaler import (
         MAX_DECISIONS,
         AutoscaleRecord,
         AutoscalerInput,
@@ -217,7 +217,7 @@ class AutoscalerWorkflow:
                 history = history.model_copy(update={"events": [e for e in history.events if e.at_s != now]})
         s.history = history
         cur = obs.current_replicas
-        direction = "up" if c.replicas > cur else "down" if c.replicas < cur else "none"
+        direction = ScaleDirection.of(cur, c.replicas)
         rec = DecisionRecord(
             seq=s.seq, at=workflow.now().isoformat(timespec="seconds"), at_s=now, current=cur,
             ready=obs.ready_replicas, recommended=decision.recommended_replicas, desired=c.replicas,

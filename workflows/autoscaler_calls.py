@@ -12,8 +12,10 @@ from typing import Any
 
 from temporalio.common import RetryPolicy
 
+from workflows.options import ActivityOptions
 
-def metrics_call(interval_s: float) -> dict[str, Any]:
+
+def metrics_call(interval_s: float) -> ActivityOptions:
     return {
         "start_to_close_timeout": timedelta(seconds=15),
         "schedule_to_close_timeout": timedelta(seconds=max(30.0, 3 * interval_s)),
@@ -22,7 +24,7 @@ def metrics_call(interval_s: float) -> dict[str, Any]:
     }
 
 
-SCALE_CALL: dict[str, Any] = {
+SCALE_CALL: ActivityOptions = {
     "start_to_close_timeout": timedelta(minutes=10),
     "heartbeat_timeout": timedelta(seconds=5),
     "retry_policy": RetryPolicy(
@@ -33,7 +35,7 @@ SCALE_CALL: dict[str, Any] = {
     ),
 }
 
-WEBHOOK_CALL: dict[str, Any] = {
+WEBHOOK_CALL: ActivityOptions = {
     "start_to_close_timeout": timedelta(seconds=10),
     "schedule_to_close_timeout": timedelta(seconds=60),
     "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=5),

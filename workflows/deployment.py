@@ -14,10 +14,10 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.store import StoreActivities
-    from decisions.instances import judge_sweep
-    from models import search_attributes as sa
-    from models.activity_io import AuditEventInput, DeploymentSnapshot
-    from models.deployment import (
+    from coderunner.decisions.instances import judge_sweep
+    from coderunner.models import search_attributes as sa
+    from coderunner.models.activity_io import AuditEventInput, DeploymentSnapshot
+    from coderunner.models.deployment import (
         DeploymentDescription,
         DeploymentEvent,
         DeploymentInput,
@@ -28,7 +28,7 @@ with workflow.unsafe.imports_passed_through():
         OperationResult,
         ScaleRequest,
     )
-    from models.rollout_api import RolloutCommand, RolloutRequest, RolloutStarted
+    from coderunner.models.rollout_api import RolloutCommand, RolloutRequest, RolloutStarted
     from workflows.instance_ops import InstanceOps
     from workflows.options import STORE_CALL
     from workflows.rollout_host import RolloutHost

@@ -14,16 +14,22 @@ from temporalio.exceptions import ActivityError, TimeoutError
 
 with workflow.unsafe.imports_passed_through():
     from activities.sandbox import SandboxActivities
-    from decisions.instances import instance_id, plan_scale, split_weights, status_for
-    from models.activity_io import CheckReport, CheckRequest, DeploymentRef, HealthWaitRequest, InstanceRef
-    from models.deployment import (
+    from coderunner.decisions.instances import instance_id, plan_scale, split_weights, status_for
+    from coderunner.models.activity_io import (
+        CheckReport,
+        CheckRequest,
+        DeploymentRef,
+        HealthWaitRequest,
+        InstanceRef,
+    )
+    from coderunner.models.deployment import (
         DeploymentSpec,
         DeploymentState,
         DeploymentStatus,
         DeploymentTimings,
         InstanceRecord,
     )
-    from models.sandbox import InstanceGroup, InstanceSpec, RouterBackend, RouterConfig
+    from coderunner.models.sandbox import InstanceGroup, InstanceSpec, RouterBackend, RouterConfig
     from workflows.options import SANDBOX_CALL, health_wait
 
 

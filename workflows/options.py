@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TypedDict
 
 from temporalio.common import RetryPolicy
 
+
+class ActivityOptions(TypedDict, total=False):
+    """The keyword arguments of `workflow.execute_activity_method` we set, typed so `**options` checks."""
+
+    start_to_close_timeout: timedelta
+    schedule_to_close_timeout: timedelta
+    heartbeat_timeout: timedelta
+    retry_policy: RetryPolicy
+
 # Calls to the sandbox host: short per attempt, retried with backoff while the host restarts.
-SANDBOX_CALL = {
+SANDBOX_CALL: ActivityOptions = {
     "start_to_close_timeout": timedelta(seconds=15),
     "schedule_to_close_timeout": timedelta(minutes=3),
     "retry_policy": RetryPolicy(
@@ -19,7 +29,7 @@ SANDBOX_CALL = {
 }
 
 # Store writes: cheap, retried for a long time (a DB blip must not fail a deployment).
-STORE_CALL = {
+STORE_CALL: ActivityOptions = {
     "start_to_close_timeout": timedelta(seconds=10),
     "schedule_to_close_timeout": timedelta(minutes=10),
     "retry_policy": RetryPolicy(
@@ -28,7 +38,7 @@ STORE_CALL = {
 }
 
 
-def health_wait(deadline_s: float) -> dict:
+def health_wait(deadline_s: float) -> ActivityOptions:
     """One probe per attempt with exponential backoff; the deadline bounds the whole wait."""
     return {
         "start_to_close_timeout": timedelta(seconds=10),

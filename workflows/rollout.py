@@ -17,17 +17,17 @@ continue-as-new while a rollout runs (rollouts are bounded); deleting the deploy
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.analysis import AnalysisActivities
-    from decisions.canary import analysis_step_passed, judge_window, next_action, plan_weights
-    from decisions.instances import canary_replicas
-    from models import search_attributes as sa
-    from models.rollout import (
+    from coderunner.decisions.canary import analysis_step_passed, judge_window, next_action, plan_weights
+    from coderunner.decisions.instances import canary_replicas
+    from coderunner.models import search_attributes as sa
+    from coderunner.models.rollout import (
         FINISHED_PHASES,
         AnalysisStep,
         PauseStep,
@@ -35,7 +35,7 @@ with workflow.unsafe.imports_passed_through():
         SetWeightStep,
         WindowVerdict,
     )
-    from models.rollout_api import (
+    from coderunner.models.rollout_api import (
         AbortRequest,
         CommandAck,
         CommandKind,
@@ -84,7 +84,7 @@ class CanaryRolloutWorkflow:
         self._full = False
         self._abort: tuple[str, str] | None = None  # (reason, actor)
         self._outcome: str | None = None
-        self._rolled_back_at = None
+        self._rolled_back_at: datetime | None = None
         self._published: tuple[str, int] | None = None
 
     @workflow.run

@@ -20,11 +20,16 @@ from temporalio.exceptions import ApplicationError, ChildWorkflowError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from decisions.canary import plan_weights
-    from models import search_attributes as sa
-    from models.deployment import DeploymentSpec, DeploymentState, DeploymentStatus, OperationRequest
-    from models.rollout import FINISHED_PHASES, RolloutLink, RolloutPhase
-    from models.rollout_api import (
+    from coderunner.decisions.canary import plan_weights
+    from coderunner.models import search_attributes as sa
+    from coderunner.models.deployment import (
+        DeploymentSpec,
+        DeploymentState,
+        DeploymentStatus,
+        OperationRequest,
+    )
+    from coderunner.models.rollout import FINISHED_PHASES, RolloutLink, RolloutPhase
+    from coderunner.models.rollout_api import (
         CommandAck,
         CommandKind,
         RolloutCommand,
@@ -33,7 +38,7 @@ with workflow.unsafe.imports_passed_through():
         RolloutResult,
         RolloutStarted,
     )
-    from models.sandbox import InstanceGroup
+    from coderunner.models.sandbox import InstanceGroup
     from workflows.instance_ops import InstanceOps, failure_message
     from workflows.rollout import CanaryRolloutWorkflow
 

@@ -5,8 +5,8 @@ Pure (workflows call them); kept out of the workflow so its class reads as contr
 
 from __future__ import annotations
 
-from models.rollout import AnalysisStep, PauseStep, SetWeightStep
-from models.rollout_api import WindowRecord
+from coderunner.models.rollout import AnalysisStep, PauseStep, SetWeightStep
+from coderunner.models.rollout_api import WindowRecord
 
 
 def describe_step(step: SetWeightStep | PauseStep | AnalysisStep | None) -> str:

@@ -1,0 +1,121 @@
+"""LocalSandbox: the SandboxProvider implemented in-process on this machine.
+
+The HTTP host is a thin layer over this class, so the behaviour lives in one place and the same
+object can be driven directly (benchmarks, a future in-worker mode) or over the wire via SandboxClient.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from coderunner.hosts import logfiles
+from coderunner.hosts.health import probe_urls
+from coderunner.hosts.instance import Instance
+from coderunner.hosts.processes import InstanceManager
+from coderunner.hosts.routers import RouterManager
+from coderunner.models.sandbox import (
+    InstanceInfo,
+    InstanceSpec,
+    InstanceState,
+    InstanceStats,
+    ProbeRequest,
+    ProbeResult,
+    RouterConfig,
+    RouterInfo,
+)
+
+log = logging.getLogger("coderunner.hosts.local")
+
+
+def _not_running_reason(inst: Instance) -> str:
+    if inst.state == InstanceState.EXITED:
+        return f"instance exited (code {inst.exit_code})"
+    return inst.state.value  # "lost" / "stopped"
+
+
+class LocalSandbox:
+    """Instances as child processes of this host plus one router per deployment."""
+
+    def __init__(self, sandbox_dir: Path) -> None:
+        self.sandbox_dir = sandbox_dir
+        self.instances = InstanceManager(sandbox_dir)
+        self.routers = RouterManager(sandbox_dir, self.instances.instances.get, self.instances.used_ports)
+        self._watcher: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Adopt survivors of a previous host, re-open its routers, start reaping."""
+        self.instances.adopt()
+        await self.routers.restore()
+        self._watcher = asyncio.create_task(self.instances.watch(), name="sandbox-reaper")
+
+    async def shutdown(self, grace_s: float = 5.0) -> None:
+        """Stop every instance (so nothing outlives `coderunner down`) and close the routers."""
+        await self.instances.stop_all(grace_s)
+        await self.routers.close()
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+
+    async def create_instance(self, spec: InstanceSpec) -> InstanceInfo:
+        return await self.instances.create(spec)
+
+    async def stop_instance(self, instance_id: str, grace_s: float = 5.0) -> InstanceInfo:
+        return await self.instances.stop(instance_id, grace_s)
+
+    async def destroy_instance(self, instance_id: str) -> None:
+        await self.instances.destroy(instance_id)
+
+    async def list_instances(self, deployment: str | None = None) -> list[InstanceInfo]:
+        return self.instances.list(deployment)
+
+    async def get_instance(self, instance_id: str) -> InstanceInfo:
+        return self.instances.require(instance_id).info()
+
+    async def probe(self, request: ProbeRequest) -> list[ProbeResult]:
+        path = request.path if request.path.startswith("/") else "/" + request.path
+        results: dict[int, ProbeResult] = {}
+        urls: list[tuple[int, str]] = []
+        for n, iid in enumerate(request.instance_ids):
+            inst = self.instances.instances.get(iid)
+            if inst is None:
+                results[n] = ProbeResult(instance_id=iid, healthy=False, error="unknown instance")
+            elif not inst.running:
+                results[n] = ProbeResult(instance_id=iid, healthy=False, state=inst.state,
+                                         error=_not_running_reason(inst))
+            else:
+                urls.append((n, f"http://127.0.0.1:{inst.port}{path}"))
+        outcomes = await probe_urls([u for _, u in urls], request.timeout_s)
+        for (n, _), (healthy, status, latency, error) in zip(urls, outcomes, strict=True):
+            iid = request.instance_ids[n]
+            inst = self.instances.instances.get(iid)
+            state = inst.state if inst is not None else None
+            if not healthy and inst is not None and not inst.running:  # died during the probe
+                error = _not_running_reason(inst)
+            results[n] = ProbeResult(instance_id=iid, healthy=healthy, status_code=status,
+                                     latency_ms=latency, error=error, state=state)
+        return [results[n] for n in range(len(request.instance_ids))]
+
+    async def stats(self, instance_ids: list[str]) -> list[InstanceStats]:
+        return self.instances.stats(instance_ids)
+
+    async def logs(self, instance_id: str, tail: int = 100) -> str:
+        return logfiles.tail(self.instances.require(instance_id).log_path, tail)
+
+    async def follow_logs(self, instance_id: str, tail: int = 0) -> AsyncIterator[str]:
+        path = self.instances.require(instance_id).log_path
+        async for chunk in logfiles.follow(path, tail):
+            yield chunk
+
+    async def set_router(self, config: RouterConfig) -> RouterInfo:
+        return await self.routers.set(config)
+
+    async def get_router(self, deployment: str, window_s: float | None = None) -> RouterInfo:
+        return self.routers.get(deployment, window_s)
+
+    async def delete_router(self, deployment: str) -> None:
+        await self.routers.delete(deployment)

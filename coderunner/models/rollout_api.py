@@ -1,0 +1,157 @@
+"""The rollout's API models: the `rollout` update, the child workflow's input, its controls and status,
+and the small request/acknowledge protocol between the rollout and its deployment.
+
+Why a protocol: the DeploymentWorkflow is the one writer of the instance set and of the router, so
+the rollout (the brain: steps, timers, analysis, gates) never touches them; it *asks* its parent
+with a `rollout_command` signal and waits for the parent's `command_done` signal (see
+workflows/rollout.py for the reasoning).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, Field, field_validator
+
+from coderunner.models.deployment import VERSION_PATTERN, DeploymentSpec, OperationRequest
+from coderunner.models.rollout import AnalysisResult, RolloutPhase, RolloutStrategy, WindowVerdict
+from coderunner.models.sandbox import BackendStats
+
+
+class RolloutRequest(BaseModel):
+    """`rollout` update on DeploymentWorkflow: roll `version` out as a canary, with `env` overrides."""
+
+    version: str = Field(pattern=VERSION_PATTERN)
+    env: dict[str, str] = Field(default_factory=dict, description="--set K=V: merged over the spec's env")
+    strategy: RolloutStrategy = Field(default_factory=lambda: RolloutStrategy.model_validate({}))
+    scale_down_delay_s: float = Field(default=30.0, ge=0,
+                                      description="old instances live this long after promotion")
+    abort_cleanup_s: float = Field(default=2.0, ge=0, description="canary kept this long after an abort")
+    actor: str = "cli"
+    reason: str = ""
+
+
+class RolloutStarted(BaseModel):
+    workflow_id: str
+    version: str
+    from_version: str
+    weights: list[int]
+
+
+class RolloutInput(BaseModel):
+    deployment: str
+    parent_workflow_id: str
+    from_version: str
+    spec: DeploymentSpec  # the canary's spec: new version, merged env
+    strategy: RolloutStrategy
+    scale_down_delay_s: float = 30.0
+    abort_cleanup_s: float = 2.0
+    actor: str = "cli"
+    reason: str = ""
+
+
+class CommandKind(StrEnum):
+    ADD_CANARY = "add_canary"  # grow the canary group to `count` instances (healthy) — or report why not
+    SET_WEIGHT = "set_weight"  # route `weight` % to the canary group
+    PROMOTE = "promote"  # the canary becomes the deployment; old instances leave the router
+    RETIRE = "retire"  # destroy the old instances (after the scale-down delay)
+    REMOVE_CANARY = "remove_canary"  # destroy the canary instances (after an abort)
+    EVENT = "event"  # record an event in the deployment's events and the audit log (no ack)
+
+
+class RolloutCommand(BaseModel):
+    seq: int
+    rollout_id: str
+    kind: CommandKind
+    count: int = 0
+    weight: int = Field(default=0, ge=0, le=100)
+    aborting: bool = False  # SET_WEIGHT 0 / REMOVE_CANARY as part of an abort: degraded, then recovered
+    phase: RolloutPhase | None = None  # the rollout's phase, mirrored in the deployment's describe
+    event_kind: str = ""
+    message: str = ""
+    actor: str = "workflow"
+    reason: str = ""
+
+
+class CommandAck(BaseModel):
+    seq: int
+    ok: bool = True
+    detail: str | None = None
+    canary_instances: list[str] = Field(default_factory=list)
+
+
+class PromoteRequest(BaseModel):
+    full: bool = False  # skip every remaining step
+    actor: str = "cli"
+    reason: str = ""
+
+
+class AbortRequest(BaseModel):
+    reason: str
+    actor: str = "cli"
+
+    @field_validator("reason")
+    @classmethod
+    def _reason_given(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("abort needs a reason (--reason '…'): it is kept in the audit log")
+        return value
+
+
+# pause / resume / disable signals carry the same "who and why" as the deployment's operations
+ControlRequest = OperationRequest
+
+
+class WindowRecord(BaseModel):
+    number: int
+    at: datetime
+    step: int  # 1-based step number
+    weight: int
+    verdict: WindowVerdict
+    result: AnalysisResult
+
+
+class RolloutStatus(BaseModel):
+    workflow_id: str
+    deployment: str
+    version: str
+    from_version: str
+    phase: RolloutPhase
+    step: int  # 1-based; 0 before the first step
+    steps: int
+    step_description: str
+    canary_weight: int
+    canary_instances: list[str] = Field(default_factory=list)
+    weights: list[int] = Field(default_factory=list)
+    paused_reason: str | None = None
+    outcome: str | None = None
+    windows: list[WindowRecord] = Field(default_factory=list)  # the most recent ones
+    windows_total: int = 0
+    rolled_back_at: datetime | None = None
+
+
+class RolloutResult(BaseModel):
+    workflow_id: str
+    phase: RolloutPhase
+    outcome: str
+
+
+class WindowRequest(BaseModel):
+    deployment: str
+    canary_version: str
+    window_s: float = Field(gt=0)
+
+
+class WindowStats(BaseModel):
+    """One analysis window of router stats, split into the canary version and everything else."""
+
+    canary: list[BackendStats] = Field(default_factory=list)
+    stable: list[BackendStats] = Field(default_factory=list)
+
+
+class RolloutMetric(BaseModel):
+    deployment: str
+    canary_weight: int | None = None
+    verdict: WindowVerdict | None = None
+    outcome: str | None = None  # "rollback" | "promotion"

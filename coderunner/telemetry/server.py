@@ -1,0 +1,57 @@
+"""The worker's /metrics: CodeRunner's registry plus the Temporal SDK's own Prometheus text.
+
+The SDK serves its metrics on an internal loopback port; we append them so Prometheus scrapes one URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import httpx
+from aiohttp import web
+from prometheus_client import generate_latest
+
+from coderunner.store.repository import Store
+from coderunner.telemetry.metrics import DEPLOYMENTS, INSTANCES, REGISTRY
+
+log = logging.getLogger("coderunner.metrics")
+
+
+async def _refresh_from_store(store: Store) -> None:
+    try:
+        counts = await asyncio.to_thread(store.count_by_status)
+        records = await asyncio.to_thread(store.list_deployments)
+    except Exception as err:  # a DB blip must not break scraping
+        log.warning("metrics: store unavailable: %s", err)
+        return
+    DEPLOYMENTS.clear()
+    for status, count in counts.items():
+        DEPLOYMENTS.labels(status).set(count)
+    INSTANCES.clear()
+    for record in records:
+        INSTANCES.labels(record.name).set(record.replicas)
+
+
+def build_metrics_app(store: Store, sdk_metrics_url: str | None) -> web.Application:
+    async def metrics(_: web.Request) -> web.Response:
+        await _refresh_from_store(store)
+        body = generate_latest(REGISTRY).decode()
+        if sdk_metrics_url:
+            try:
+                async with httpx.AsyncClient(timeout=2) as client:
+                    body += (await client.get(sdk_metrics_url)).text
+            except httpx.HTTPError as err:
+                log.warning("metrics: SDK endpoint unavailable: %s", err)
+        return web.Response(text=body, content_type="text/plain", charset="utf-8")
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics)
+    return app
+
+
+async def serve_metrics(app: web.Application, host: str, port: int) -> web.AppRunner:
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner

@@ -1,0 +1,1 @@
+"""The embedded stack: supervisor, process management, up/down."""

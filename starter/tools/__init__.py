@@ -1,0 +1,1 @@
+"""Demo, load generator and autoscaling simulator: the tools around the product."""

@@ -1,0 +1,85 @@
+"""A rollout as people read it: the status page, a one-line progress view, and a follower."""
+
+from __future__ import annotations
+
+import asyncio
+
+import typer
+
+from coderunner.models.rollout import FINISHED_PHASES
+from coderunner.models.rollout_api import RolloutStatus
+from starter.sdk.rollouts import Rollouts
+from starter.views import tables as render
+
+
+def status_text(s: RolloutStatus, windows: int = 8) -> str:
+    plan = " → ".join(
+        f"[{w}]" if w == s.canary_weight and s.phase not in FINISHED_PHASES else str(w) for w in s.weights
+    )
+    lines = [
+        f"rollout     {s.workflow_id}   {s.from_version} → {s.version}",
+        f"phase       {s.phase.value}" + (f" — {s.paused_reason}" if s.paused_reason else ""),
+        f"step        {s.step}/{s.steps}: {s.step_description}",
+        f"weights     canary {s.canary_weight}% / stable {100 - s.canary_weight}%   plan {plan}",
+        f"canary      {', '.join(s.canary_instances) or '-'}",
+    ]
+    if s.outcome:
+        lines.append(f"outcome     {s.outcome}")
+    rows = []
+    for w in s.windows[-windows:]:
+        c, st, cmp = w.result.canary, w.result.stable, w.result.comparison
+        rows.append(
+            {
+                "#": w.number,
+                "at": f"{w.at:%H:%M:%S}",
+                "weight": f"{w.weight}%",
+                "verdict": w.verdict.value,
+                "canary": f"{c.errors}/{c.requests} err, p95 {ms(c.p95_ms)}",
+                "stable": f"{st.errors}/{st.requests} err, p95 {ms(st.p95_ms)}" if st else "-",
+                "mann-whitney p": f"{cmp.p_value:.2g}" if cmp and cmp.p_value is not None else "-",
+            }
+        )
+    lines += [
+        "",
+        f"analysis windows ({s.windows_total} so far):",
+        render.table(rows, ["#", "at", "weight", "verdict", "canary", "stable", "mann-whitney p"]),
+    ]
+    if s.windows:
+        last = s.windows[-1]
+        lines.append(f"last verdict: {last.verdict.value} — {'; '.join(last.result.reasons)}")
+    return "\n".join(lines)
+
+
+def ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}ms"
+
+
+def line(s: RolloutStatus) -> str:
+    last = s.windows[-1] if s.windows else None
+    verdict = (
+        (
+            f" — window {last.number}: {last.verdict.value} (canary {last.result.canary.errors}/"
+            f"{last.result.canary.requests} errors, p95 {ms(last.result.canary.p95_ms)})"
+        )
+        if last
+        else ""
+    )
+    return f"step {s.step}/{s.steps} canary {s.canary_weight:>3}% {s.phase.value}{verdict}"
+
+
+async def watch(rollouts: Rollouts, name: str, live: bool) -> RolloutStatus:
+    """Follow a rollout until it ends: a line per change, or (`live`) a redrawn full view."""
+    seen = None
+    while True:
+        s = await rollouts.status(name)
+        key = (s.phase, s.step, s.canary_weight, s.windows_total)
+        if live:
+            typer.echo("\x1b[2J\x1b[H" + status_text(s))
+        elif key != seen:
+            typer.echo(line(s))
+        seen = key
+        if s.phase in FINISHED_PHASES:
+            if not live:
+                typer.echo(s.outcome or s.phase.value)
+            return s
+        await asyncio.sleep(0.5 if not live else 1.0)
