@@ -123,8 +123,8 @@ def test_coderunner_commands_point_at_repo_code(name: str) -> None:
 def test_expected_coderunner_services() -> None:
     commands = {name: " ".join(_command(s)) for name, s in SERVICES.items() if _is_coderunner(s)}
     assert commands["worker"] == "python worker.py"
-    assert commands["sandbox-host"].startswith("python -m sandbox.host --home /data --port 7390")
-    assert commands["codec-server"].startswith("python -m codec.server --home /data --port 8081")
+    assert commands["sandbox-host"].startswith("python -m coderunner.hosts.host --home /data --port 7390")
+    assert commands["codec-server"].startswith("python -m coderunner.codec.server --home /data --port 8081")
     assert "--bind 0.0.0.0" in commands["sandbox-host"] and "--bind 0.0.0.0" in commands["codec-server"]
 
 
