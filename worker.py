@@ -21,13 +21,17 @@ from temporalio.worker import Worker
 from activities.registry import activities
 from coderunner.client import connect
 from coderunner.config.ports import free_port
-from coderunner.config.settings import Settings, load_settings
+from coderunner.config.settings import Settings, StackNotRunning, load_settings
 from coderunner.hosts.client import SandboxClient
 from coderunner.store.repository import Store
 from coderunner.telemetry.server import build_metrics_app, serve_metrics
 from workflows.registry import WORKFLOWS
 
 log = logging.getLogger("coderunner.worker")
+
+
+class WorkerRefused(Exception):
+    """The worker cannot start for a reason the user can fix: said in one line, exit 1."""
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
@@ -41,7 +45,14 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     runner = None
     if settings.metrics_port:
         app = build_metrics_app(store, f"http://127.0.0.1:{sdk_port}/metrics")
-        runner = await serve_metrics(app, "0.0.0.0", settings.metrics_port)
+        try:
+            runner = await serve_metrics(app, "0.0.0.0", settings.metrics_port)
+        except OSError as err:
+            raise WorkerRefused(
+                f"metrics port {settings.metrics_port} is taken ({err.strerror}): the embedded stack already "
+                "runs a worker (`coderunner stack`); stop it with `coderunner down`, or give this one "
+                "another port with CODERUNNER_METRICS_PORT"
+            ) from err
         log.info("metrics on :%d/metrics", settings.metrics_port)
     worker = Worker(
         client,
@@ -73,7 +84,11 @@ def main(argv: list[str] | None = None) -> None:
             loop.add_signal_handler(sig, stop.set)
         await run_worker(settings, stop)
 
-    asyncio.run(_main())
+    try:
+        asyncio.run(_main())
+    except (WorkerRefused, StackNotRunning) as err:
+        print(f"error: {err}", file=sys.stderr, flush=True)
+        os._exit(1)
     # skip interpreter teardown: the Temporal core's threads can abort it (sdk-python#300)
     sys.stdout.flush()
     sys.stderr.flush()

@@ -37,6 +37,16 @@ def budget_level(spend: float, budget: float) -> int:
     return max(reached, default=0)
 
 
+def project_month_at_rate(spend: float, instances: int, price_per_hour: float, remaining_s: float) -> float:
+    """The month's total if the instances running now keep running: spent + instances x price x hours
+    left. Spend-so-far spread over the month says nothing about a deployment scaled up today."""
+    _check("spend", spend)
+    _check("instances", instances)
+    _check("price_per_hour", price_per_hour)
+    _check("remaining_s", remaining_s)
+    return spend + instances * price_per_hour * remaining_s / SECONDS_PER_HOUR
+
+
 def project_month(spend: float, elapsed_s_in_month: float, month_s: float) -> float:
     """Linear projection of the month's total from the spend so far.
 

@@ -8,14 +8,41 @@ from __future__ import annotations
 
 import os
 import sys
+from importlib.metadata import version
+from typing import Annotated
+
+import typer
 
 from starter.cli import autoscale, deployments, rollouts, stack, tools
 from starter.cli.common import sub_app
 
 app = sub_app(__doc__)
+app.info.no_args_is_help = False  # plain `coderunner` prints help and exits 0 (the callback below)
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        typer.echo(f"coderunner {version('coderunner')}")
+        raise typer.Exit(0)
+
+
+@app.callback(invoke_without_command=True)
+def root(
+    ctx: typer.Context,
+    show_version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="print the version and exit"),
+    ] = False,
+) -> None:
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
+        raise typer.Exit(0)
+
+
 app.add_typer(stack.app)  # up, down, stack, worker
 app.add_typer(deployments.app)  # deploy, list, describe, scale, restart, stop, start, delete, logs
-app.add_typer(rollouts.app)  # rollout [status], promote, abort, pause, resume, undo
+app.add_typer(rollouts.group, name="rollout")  # start, status, history, promote, abort, pause, resume, undo
+app.add_typer(rollouts.app)  # the short forms: promote, abort, pause, resume, undo
 app.add_typer(autoscale.autoscale_app, name="autoscale")
 app.add_typer(autoscale.cost_app)  # cost
 app.add_typer(tools.app)  # loadgen, demo
@@ -25,7 +52,7 @@ def main() -> None:
     """Exit without interpreter teardown: the Temporal core's threads can abort it (sdk-python#300)."""
     code = 0
     try:
-        app(prog_name="coderunner")
+        app(args=rollouts.expand_short_form(sys.argv[1:]), prog_name="coderunner")
     except SystemExit as done:
         code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
     sys.stdout.flush()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -11,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from coderunner.decisions.cost import project_month
+from coderunner.decisions.cost import project_month_at_rate
 from coderunner.decisions.policy_templates import (
     PolicyError,
     get_template,
@@ -23,15 +22,47 @@ from coderunner.models.autoscale import AutoscalePolicy
 from coderunner.models.autoscaler import AutoscalerStatus, BudgetSettings
 from coderunner.store.repository import Store
 from coderunner.store.spend import SpendStore
-from starter.cli.common import AsJson, Home, Reason, T, connect, fail, run, sub_app
+from starter.cli.common import (
+    AsJson,
+    Home,
+    Output,
+    Reason,
+    T,
+    connect,
+    emit,
+    fail,
+    run,
+    seconds,
+    show,
+    sub_app,
+)
 from starter.sdk.autoscaling import Autoscaling, human_s
 from starter.sdk.errors import UserError
 from starter.tools.simulate import TraceError, load_trace, render_timeline, simulate_trace, write_plot
 from starter.views import tables as render
+from starter.views.tables import plural
 
 autoscale_app = sub_app("Autoscale a deployment on CPU, memory, rps, p95 latency and error rate.")
 cost_app = sub_app()  # `coderunner cost NAME` sits at the top level
 Opt = typer.Option
+
+
+TargetCpu = Annotated[float | None, Opt(min=1, max=100, help="CPU % per instance (1-100)")]
+TargetMemory = Annotated[float | None, Opt(min=1, max=100, help="memory % per instance (1-100)")]
+TargetRps = Annotated[float | None, Opt(min=0.001, help="requests/s per instance (> 0)")]
+TargetLatency = Annotated[float | None, Opt(min=0.001, help="p95 latency, ms (> 0)")]
+TargetErrorRate = Annotated[float | None, Opt(min=0.0001, max=1, help="error rate, 0..1 (e.g. 0.05)")]
+SyncInterval = Annotated[str | None, Opt(help="time between decisions: 15s, 1m")]
+
+
+def sync_seconds(text: str | None) -> int | None:
+    """`--sync-interval 15s` → 15 (the policy counts whole seconds)."""
+    if text is None:
+        return None
+    value = seconds(text, "--sync-interval")
+    if value != int(value):
+        fail(UserError(f"--sync-interval {text}: use whole seconds, e.g. 15s or 1m"), 2)
+    return int(value)
 
 
 def build_policy(
@@ -58,13 +89,13 @@ def enable(
     policy_file: Annotated[Path | None, Opt(help="policy YAML (may `extends:` a template)")] = None,
     min_: Annotated[int | None, Opt("--min", help="min replicas")] = None,
     max_: Annotated[int | None, Opt("--max", help="max replicas")] = None,
-    target_cpu: Annotated[float | None, Opt(help="CPU % per instance")] = None,
-    target_memory: Annotated[float | None, Opt(help="memory % per instance")] = None,
-    target_rps: Annotated[float | None, Opt(help="requests/s per instance")] = None,
-    target_latency: Annotated[float | None, Opt(help="p95 latency, ms")] = None,
-    target_error_rate: Annotated[float | None, Opt(help="0..1")] = None,
-    sync_interval: Annotated[int | None, Opt(help="seconds between decisions")] = None,
-    price: Annotated[float | None, Opt(help="price per instance-hour")] = None,
+    target_cpu: TargetCpu = None,
+    target_memory: TargetMemory = None,
+    target_rps: TargetRps = None,
+    target_latency: TargetLatency = None,
+    target_error_rate: TargetErrorRate = None,
+    sync_interval: SyncInterval = None,
+    price: Annotated[float | None, Opt(min=0, help="price per instance-hour")] = None,
     budget: Annotated[float | None, Opt(help="monthly budget; alerts at 75/90/100 %")] = None,
     budget_action: Annotated[str | None, Opt(help="at 100 %: cap-current | cap-min")] = None,
     webhook: Annotated[str | None, Opt(help="URL POSTed at each budget alert")] = None,
@@ -77,7 +108,7 @@ def enable(
         {
             "min_replicas": min_,
             "max_replicas": max_,
-            "sync_interval_s": sync_interval,
+            "sync_interval_s": sync_seconds(sync_interval),
             "instance_hour_price": price,
             "budget_action": budget_action,
         },
@@ -102,6 +133,38 @@ def enable(
         )
 
     run(go)
+
+
+@autoscale_app.command("set-policy")
+def set_policy(
+    name: str,
+    policy: Annotated[str, Opt(help=f"template: {', '.join(template_names())}")] = "web-app",
+    policy_file: Annotated[Path | None, Opt(help="policy YAML (may `extends:` a template)")] = None,
+    min_: Annotated[int | None, Opt("--min", help="min replicas")] = None,
+    max_: Annotated[int | None, Opt("--max", help="max replicas")] = None,
+    target_cpu: TargetCpu = None,
+    target_memory: TargetMemory = None,
+    target_rps: TargetRps = None,
+    target_latency: TargetLatency = None,
+    target_error_rate: TargetErrorRate = None,
+    sync_interval: SyncInterval = None,
+    home: Home = None,
+) -> None:
+    """Change the policy of a running autoscaler in place (its decision window is kept)."""
+    pol = build_policy(
+        policy,
+        policy_file,
+        {"min_replicas": min_, "max_replicas": max_, "sync_interval_s": sync_seconds(sync_interval)},
+        {
+            "cpu": target_cpu,
+            "memory": target_memory,
+            "rps": target_rps,
+            "latency_p95": target_latency,
+            "error_rate": target_error_rate,
+        },
+    )
+    run(lambda: _with(home, lambda a: a.set_policy(name, pol)))
+    typer.echo(f"{name}: policy {pol.name}, {pol.min_replicas} to {pol.max_replicas} replicas")
 
 
 @autoscale_app.command()
@@ -135,22 +198,16 @@ def clear_override(name: str, reason: Reason = "", home: Home = None) -> None:
 @autoscale_app.command()
 def status(
     name: str,
-    watch: Annotated[bool, Opt("--watch", "-w")] = False,
+    watch: Annotated[bool, Opt("--watch", "-w", help="redraw every second until Ctrl-C")] = False,
     as_json: AsJson = False,
+    output: Output = "table",
     home: Home = None,
 ) -> None:
     """Policy, override, pause, spend and the last decisions with their per-metric ratios."""
 
     async def go() -> None:
         auto = (await connect(home)).autoscaling
-        while True:
-            st = await auto.status(name)
-            if watch:
-                typer.echo("\x1b[2J\x1b[H", nl=False)
-            typer.echo(st.model_dump_json(indent=2) if as_json else render_status(st))
-            if not watch:
-                return
-            await asyncio.sleep(1)
+        await show(lambda: auto.status(name), render_status, output, as_json, watch)
 
     try:
         run(go)
@@ -184,11 +241,11 @@ def render_status(st: AutoscalerStatus) -> str:
 
 
 def spend_line(st: AutoscalerStatus) -> str:
-    now = datetime.now(UTC)
-    start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    nxt = start.replace(month=start.month % 12 + 1, year=start.year + (start.month == 12))
-    projection = project_month(st.spend.amount, (now - start).total_seconds(), (nxt - start).total_seconds())
-    text = f"{st.spend.month}: {st.spend.amount:.4f} so far, projected {projection:.2f} for the month"
+    projection = month_projection(st, datetime.now(UTC))
+    text = (
+        f"{st.spend.month}: {st.spend.amount:.4f} so far, {plural(st.spend.last_instances, 'instance')} "
+        f"running, projected {projection:.2f} for the month at this rate"
+    )
     if st.budget.monthly:
         share = st.spend.amount / st.budget.monthly
         text += f", budget {st.budget.monthly:g} ({share:.0%}, level {st.spend.level}%)"
@@ -246,6 +303,7 @@ def simulate(
     plot: Annotated[Path | None, Opt(help="write a PNG of load, replicas and cost")] = None,
     start: Annotated[int | None, Opt(help="replicas at t=0 [default: min]")] = None,
     boot_s: Annotated[float, Opt(help="seconds before a new instance is ready")] = 5.0,
+    output: Output = "table",
 ) -> None:
     """Replay a metric trace through the same decision function; print the replica timeline."""
     pol = build_policy(policy, policy_file, {}, {})
@@ -254,33 +312,58 @@ def simulate(
     except (TraceError, OSError) as err:
         fail(UserError(str(err)), 2)
     result = simulate_trace(pol, rows, start_replicas=start, boot_s=boot_s)
-    typer.echo(render_timeline(result))
+    emit(result, output, render_timeline)
     if plot:
         write_plot(result, plot)
         typer.echo(f"plot written to {plot}")
 
 
 @cost_app.command()
-def cost(name: str, as_json: AsJson = False, home: Home = None) -> None:
-    """Spend this month, projection and budget (live from the autoscaler, else from the store)."""
+def cost(name: str, as_json: AsJson = False, output: Output = "table", home: Home = None) -> None:
+    """Spend by month, budget and level; this month also its projection at the current rate
+    (instances running now x price x hours left + spent). The same layout after a delete."""
 
     async def go() -> None:
-        auto = (await connect(home)).autoscaling
-        if await auto.is_on(name):
-            st = await auto.status(name)
-            typer.echo(st.spend.model_dump_json(indent=2) if as_json else f"{name}: {spend_line(st)}")
-            return
-        rows = SpendStore(Store(url=auto.cr.settings.resolved_database_url())).history(name)
+        cr = await connect(home)
+        rows: list[dict[str, object]] = [
+            {
+                "month": r.month,
+                "spend": round(r.amount, 4),
+                "budget": r.budget,
+                "level": f"{r.level}%",
+                "projection": None,
+            }
+            for r in SpendStore(Store(url=cr.settings.resolved_database_url())).history(name)
+        ]
+        if await cr.autoscaling.is_on(name):
+            st = await cr.autoscaling.status(name)
+            live: dict[str, object] = {
+                "month": st.spend.month,
+                "spend": round(st.spend.amount, 4),
+                "budget": st.budget.monthly,
+                "level": f"{st.spend.level}%",
+                "projection": round(month_projection(st, datetime.now(UTC)), 4),
+            }
+            rows = [live, *(r for r in rows if r["month"] != st.spend.month)]
         if not rows:
             raise UserError(f"no spend recorded for {name!r}: autoscaling was never on for it")
-        data = [
-            {"month": r.month, "spend": round(r.amount, 4), "budget": r.budget, "level": r.level}
-            for r in rows
-        ]
-        cols = ["month", "spend", "budget", "level"]
-        typer.echo(json.dumps(data, indent=2) if as_json else render.table(data, cols))
+        emit(
+            rows,
+            output,
+            lambda r: render.table(r, ["month", "spend", "budget", "level", "projection"]),
+            as_json,
+        )
 
     run(go)
+
+
+def month_projection(st: AutoscalerStatus, now: datetime) -> float:
+    """This month at the current rate: the instances of the last sync keep running until it ends."""
+    start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    nxt = start.replace(month=start.month % 12 + 1, year=start.year + (start.month == 12))
+    return project_month_at_rate(
+        st.spend.amount, st.spend.last_instances, st.policy.instance_hour_price, (nxt - now).total_seconds()
+    )
 
 
 async def _with(home: str | None, fn: Callable[[Autoscaling], Awaitable[T]]) -> T:

@@ -7,10 +7,13 @@ Exit codes: 0 success, 2 bad input (the message names the field and the fix; not
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
+import yaml
+from pydantic import BaseModel
 
 from coderunner.config.settings import StackNotRunning
 from coderunner.hosts.provider import SandboxError
@@ -26,7 +29,20 @@ Home = Annotated[
     ),
 ]
 Reason = Annotated[str, typer.Option("--reason", "-r", help="why: kept in the audit log and on the workflow")]
-AsJson = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
+AsJson = Annotated[bool, typer.Option("--json", help="print JSON instead of a table (same as -o json)")]
+FORMATS = ("table", "wide", "json", "yaml")
+
+
+def _check_format(value: str) -> str:
+    if value not in FORMATS:
+        raise typer.BadParameter(f"{value!r} is not a format — use one of {', '.join(FORMATS)}")
+    return value
+
+
+Output = Annotated[
+    str,
+    typer.Option("--output", "-o", callback=_check_format, help="table (default), wide, json or yaml"),
+]
 HELP = {"help_option_names": ["-h", "--help"]}
 
 
@@ -40,6 +56,38 @@ def sub_app(help_text: str | None = None) -> typer.Typer:
         pretty_exceptions_enable=False,
         context_settings=HELP,
     )
+
+
+def emit(value: Any, output: str, render: Callable[[Any], str], as_json: bool = False) -> None:
+    """Print a read command's answer: machine formats from the model, else the human view."""
+    fmt = "json" if as_json else output
+    if fmt in ("json", "yaml"):
+        data = value.model_dump(mode="json") if isinstance(value, BaseModel) else value
+        if isinstance(data, list):
+            data = [v.model_dump(mode="json") if isinstance(v, BaseModel) else v for v in data]
+        text = json.dumps(data, indent=2) if fmt == "json" else yaml.safe_dump(data, sort_keys=False)
+        typer.echo(text.rstrip())
+        return
+    typer.echo(render(value))
+
+
+async def show(
+    fetch: Callable[[], Awaitable[Any]],
+    render: Callable[[Any], str],
+    output: str,
+    as_json: bool = False,
+    watch: bool = False,
+    every_s: float = 1.0,
+) -> None:
+    """A read command: print once, or with `watch` redraw in place (clear screen, home) until Ctrl-C."""
+    while True:
+        value = await fetch()
+        if watch:
+            typer.echo("\x1b[2J\x1b[H", nl=False)
+        emit(value, output, render, as_json)
+        if not watch:
+            return
+        await asyncio.sleep(every_s)
 
 
 def fail(err: Exception, code: int) -> NoReturn:
@@ -66,12 +114,15 @@ async def op(home: str | None, fn: Callable[[CodeRunner], Awaitable[T]]) -> T:
     return await fn(await connect(home))
 
 
-def seconds(text: str, flag: str) -> float:
-    """A duration flag (`30s`, `2m`, `1h`, `500ms`) in seconds, or exit 2 naming the flag."""
+def seconds(text: str, flag: str, positive: bool = True) -> float:
+    """A duration flag (`30s`, `2m`, `1h`, `500ms`) in seconds, or exit 2 naming the flag as typed."""
     try:
-        return parse_duration(text, flag)
+        value = parse_duration(text, flag)
     except ValueError as err:
         fail(UserError(str(err)), 2)
+    if positive and value <= 0:
+        fail(UserError(f"{flag} must be more than 0, e.g. {flag} 10s"), 2)
+    return value
 
 
 def parse_ttl(text: str | None) -> float | None:

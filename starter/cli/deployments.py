@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 import asyncio
-import json
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
 
 from coderunner.config.settings import load_settings
-from coderunner.models.deployment import DeploymentTimings
-from starter.cli.common import AsJson, Home, Reason, connect, fail, op, parse_ttl, run, sub_app
+from coderunner.models.deployment import DeploymentStatus, DeploymentTimings
+from starter.cli.common import (
+    AsJson,
+    Home,
+    Output,
+    Reason,
+    connect,
+    emit,
+    fail,
+    op,
+    parse_ttl,
+    run,
+    seconds,
+    show,
+    sub_app,
+)
 from starter.cli.logs import show_logs
+from starter.sdk.client import CodeRunner
 from starter.sdk.errors import OperationError, UserError
 from starter.sdk.specfile import load_spec, parse_env_pairs
 from starter.views import tables as render
@@ -33,8 +48,8 @@ def deploy(
     health_path: Annotated[str | None, typer.Option()] = None,
     env: Annotated[list[str] | None, typer.Option("--env", help="KEY=VALUE, repeatable")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="wait until healthy and print describe")] = False,
-    sweep_interval: Annotated[float, typer.Option(help="seconds between health sweeps")] = 10.0,
-    health_deadline: Annotated[float, typer.Option(help="seconds an instance has to become healthy")] = 60.0,
+    sweep_interval: Annotated[str, typer.Option(help="time between health sweeps: 10s, 1m")] = "10s",
+    health_deadline: Annotated[str, typer.Option(help="time an instance has to become healthy")] = "60s",
     home: Home = None,
 ) -> None:
     """Deploy an app: `coderunner deploy examples/demo_app/spec.yaml --replicas 3 --wait`."""
@@ -52,7 +67,10 @@ def deploy(
         if env:
             spec = spec.model_copy(update={"env": {**spec.env, **parse_env_pairs(env)}})
             spec = type(spec).model_validate(spec.model_dump())
-        timings = DeploymentTimings(sweep_interval_s=sweep_interval, health_deadline_s=health_deadline)
+        deadline_s = seconds(health_deadline, "--health-deadline")
+        timings = DeploymentTimings(
+            sweep_interval_s=seconds(sweep_interval, "--sweep-interval"), health_deadline_s=deadline_s
+        )
     except UserError as err:
         fail(err, 2)
     except ValueError as err:
@@ -63,7 +81,7 @@ def deploy(
         workflow_id = await cr.deploy(spec, timings)
         typer.echo(f"deploying {spec.name} {spec.version} x{spec.replicas} (workflow {workflow_id})")
         if wait:
-            desc = await cr.wait_settled(spec.name, timeout_s=health_deadline + 30)
+            desc = await cr.wait_settled(spec.name, timeout_s=deadline_s + 30)
             typer.echo(render.description(desc))
             if desc.status.value in ("failed", "degraded"):
                 raise OperationError(f"{spec.name} is {desc.status.value}: {desc.status_reason}")
@@ -75,43 +93,51 @@ def deploy(
 def list_cmd(
     all_: Annotated[bool, typer.Option("--all", help="include deleted/ended")] = False,
     as_json: AsJson = False,
+    output: Output = "table",
     home: Home = None,
 ) -> None:
-    """List deployments (from Temporal's visibility, as the Web UI shows them)."""
+    """List deployments (from Temporal's visibility, as the Web UI shows them), with READY and AGE."""
 
     async def go() -> None:
-        rows = await (await connect(home)).list(include_ended=all_)
-        typer.echo(
-            json.dumps(rows, indent=2)
-            if as_json
-            else render.table(rows, ["name", "environment", "version", "status", "workflow_id"])
-        )
+        cr = await connect(home)
+        rows = await cr.list(include_ended=all_)
+        ready = await asyncio.gather(*(_ready(cr, r) for r in rows))
+        now = datetime.now(UTC)
+        for row, count in zip(rows, ready, strict=True):
+            row["ready"] = count
+            row["age"] = render.age(row["started"], now)
+            row["started"] = row["started"].isoformat()
+        wide = ["workflow_id"] if output == "wide" else []
+        columns = ["name", "ready", "environment", "version", "status", "age", *wide]
+        emit(rows, output, lambda r: render.table(r, columns), as_json)
 
     run(go)
+
+
+async def _ready(cr: CodeRunner, row: dict[str, Any]) -> str:
+    """`2/3`: healthy instances out of the replicas asked for (`-` for an ended deployment)."""
+    if row.get("execution") != "running":
+        return "-"
+    try:
+        desc = await cr.describe(row["name"])
+    except (UserError, OperationError):
+        return "-"
+    return f"{sum(1 for i in desc.instances if i.healthy)}/{desc.spec.replicas}"
 
 
 @app.command()
 def describe(
     name: str,
-    watch: Annotated[bool, typer.Option("--watch", "-w", help="refresh every second")] = False,
+    watch: Annotated[bool, typer.Option("--watch", "-w", help="redraw every second until Ctrl-C")] = False,
     as_json: AsJson = False,
+    output: Output = "table",
     home: Home = None,
 ) -> None:
     """Spec (secrets hidden), status, instances with health/CPU/memory, recent events."""
 
     async def go() -> None:
         cr = await connect(home)
-        while True:
-            desc = await cr.describe(name)
-            if as_json:
-                typer.echo(desc.model_dump_json(indent=2))
-            else:
-                if watch:
-                    typer.echo("\x1b[2J\x1b[H", nl=False)
-                typer.echo(render.description(desc))
-            if not watch:
-                return
-            await asyncio.sleep(1)
+        await show(lambda: cr.describe(name), render.description, output, as_json, watch)
 
     try:
         run(go)
@@ -147,18 +173,39 @@ def delete(name: str, reason: Reason = "", home: Home = None) -> None:
     typer.echo(f"{name}: {result.message}")
 
 
+Wait = Annotated[bool, typer.Option("--wait", help="return once it is done, like scale")]
+
+
 @app.command()
-def stop(name: str, reason: Reason = "", home: Home = None) -> None:
+def stop(name: str, reason: Reason = "", wait: Wait = False, home: Home = None) -> None:
     """Stop all instances but keep the deployment (signal; `start` brings it back)."""
-    run(lambda: op(home, lambda cr: cr.stop(name, reason)))
-    typer.echo(f"{name}: stop requested")
+
+    async def go(cr: CodeRunner) -> str:
+        await cr.stop(name, reason)
+        if not wait:
+            return "stop requested"
+        desc = await cr.wait_for(name, lambda d: d.status == DeploymentStatus.STOPPED and not d.instances)
+        return f"stopped ({desc.status_reason or 'no instances running'})"
+
+    typer.echo(f"{name}: {run(lambda: op(home, go))}")
 
 
 @app.command()
-def start(name: str, reason: Reason = "", home: Home = None) -> None:
+def start(name: str, reason: Reason = "", wait: Wait = False, home: Home = None) -> None:
     """Start a stopped deployment again (signal)."""
-    run(lambda: op(home, lambda cr: cr.start(name, reason)))
-    typer.echo(f"{name}: start requested")
+
+    async def go(cr: CodeRunner) -> str:
+        await cr.start(name, reason)
+        if not wait:
+            return "start requested"
+        await cr.wait_for(name, lambda d: d.status != DeploymentStatus.STOPPED)
+        desc = await cr.wait_settled(name)
+        healthy = sum(1 for i in desc.instances if i.healthy)
+        if desc.status != DeploymentStatus.RUNNING:
+            raise OperationError(f"{name} is {desc.status.value}: {desc.status_reason}")
+        return f"running, {healthy}/{desc.spec.replicas} healthy"
+
+    typer.echo(f"{name}: {run(lambda: op(home, go))}")
 
 
 @app.command()

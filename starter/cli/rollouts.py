@@ -1,8 +1,11 @@
-"""`coderunner rollout …`, `promote`, `abort`, `pause`, `resume`, `undo`: canary rollouts from the CLI.
+"""`coderunner rollout start|status|history|promote|abort|pause|resume|undo`: canary rollouts.
 
-`rollout` is one command whose first argument is either a deployment name or the word `status`,
-so both spec'd forms work: `coderunner rollout demo --version v2 …` and `coderunner rollout status
-demo [--watch]` (a deployment literally named "status": `coderunner rollout status status`).
+`rollout` is a command group, like `kubectl argo rollouts`. The short forms people already type keep
+working: `coderunner rollout NAME --version V` means `rollout start NAME --version V`, and `promote`,
+`abort`, `pause`, `resume`, `undo` also stand at the top level.
+
+`rollout status` exit codes (as `kubectl argo rollouts status`): 0 promoted or progressing,
+1 aborted or failed, 3 paused waiting for a person, 2 bad input.
 """
 
 from __future__ import annotations
@@ -11,20 +14,40 @@ from typing import Annotated
 
 import typer
 
-from coderunner.models.rollout import RolloutPhase, RolloutStrategy, parse_duration
-from starter.cli.common import Home, Reason, fail, op, run, sub_app
+from coderunner.models.rollout import RolloutPhase, RolloutStrategy
+from starter.cli.common import Home, Output, Reason, emit, fail, op, run, seconds, sub_app
 from starter.sdk.client import CodeRunner
 from starter.sdk.errors import OperationError, UserError
 from starter.sdk.specfile import parse_env_pairs
-from starter.views.rollouts import line, status_text, watch
+from starter.views.rollouts import history_rows, line, status_exit_code, status_text, watch
+from starter.views.tables import table
 
-app = sub_app()
+SUBCOMMANDS = ("start", "status", "history", "promote", "abort", "pause", "resume", "undo")
 
 
-@app.command()
-def rollout(
-    target: Annotated[str, typer.Argument(help="deployment NAME, or `status` followed by NAME")],
-    name: Annotated[str | None, typer.Argument(help="with `status`: the deployment")] = None,
+def expand_short_form(argv: list[str]) -> list[str]:
+    """`rollout NAME --version V` is `rollout start NAME --version V`: after `rollout`, a word that is
+    neither a subcommand nor an option is a deployment name."""
+    if len(argv) > 1 and argv[0] == "rollout" and argv[1] not in SUBCOMMANDS and not argv[1].startswith("-"):
+        return ["rollout", "start", *argv[1:]]
+    return argv
+
+
+app = sub_app()  # the top-level short forms: promote, abort, pause, resume, undo
+group = typer.Typer(
+    help="Canary rollouts with automatic rollback: start | status | history | promote | abort | pause | "
+    "resume | undo. `coderunner rollout NAME --version V` is short for `rollout start NAME --version V`.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@group.command()
+def start(
+    name: Annotated[str, typer.Argument(help="the deployment")],
     version: Annotated[str | None, typer.Option(help="the version to roll out, e.g. v2")] = None,
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="KEY=VALUE env override, repeatable")
@@ -33,54 +56,76 @@ def rollout(
         str, typer.Option(help="canary weights in %, rising, ending at 100")
     ] = "10,25,50,75,100",
     step_duration: Annotated[str, typer.Option(help="pause after each weight: 30s, 2m")] = "30s",
-    analysis_interval: Annotated[str, typer.Option(help="length of one analysis window")] = "10s",
-    scale_down_delay: Annotated[str, typer.Option(help="old version kept after promotion")] = "30s",
+    analysis_interval: Annotated[str, typer.Option(help="length of one analysis window: 10s")] = "10s",
+    scale_down_delay: Annotated[str, typer.Option(help="old version kept after promotion: 30s")] = "30s",
     watch_: Annotated[bool, typer.Option("--watch", "-w", help="follow it until it ends")] = False,
     reason: Reason = "",
     home: Home = None,
 ) -> None:
-    """Canary rollout: `rollout NAME --version V [--set K=V …] [--steps …] [--watch]`;
-    `rollout status NAME [--watch]` shows step, weights and analysis verdicts."""
-    if target == "status" and name is not None:
-        run(lambda: op(home, lambda cr: _status(cr, name, watch_)))
-        return
-    if name is not None:
-        fail(
-            UserError(
-                f"unexpected argument {name!r}: use `rollout NAME --version V` or `rollout status NAME`"
-            ),
-            2,
-        )
+    """Start a canary rollout of NAME to --version; `--watch` follows it and exits 0 only on promotion."""
     if not version:
-        fail(UserError(f"--version is required: `coderunner rollout {target} --version v2`"), 2)
+        fail(UserError(f"--version is required: `coderunner rollout start {name} --version v2`"), 2)
     try:
-        strategy = RolloutStrategy.from_shorthand(steps, step_duration, analysis_interval)
-        env = parse_env_pairs(set_ or [])
-        delay = parse_duration(scale_down_delay, "--scale-down-delay")
+        pause_s = seconds(step_duration, "--step-duration", positive=False)
+        interval_s = seconds(analysis_interval, "--analysis-interval")
+        delay = seconds(scale_down_delay, "--scale-down-delay", positive=False)
+        strategy = RolloutStrategy.from_shorthand(steps, pause_s, interval_s)
+        env = parse_env_pairs(set_ or [], "--set")
     except (UserError, ValueError) as err:
         fail(UserError(str(err)), 2)
 
     async def go(cr: CodeRunner) -> None:
         started = await cr.rollouts.start(
-            target, version, env=env, strategy=strategy, scale_down_delay_s=delay, reason=reason
+            name, version, env=env, strategy=strategy, scale_down_delay_s=delay, reason=reason
         )
+        weights = " → ".join(f"{w}%" for w in started.weights)
         typer.echo(
-            f"{target}: rolling out {started.from_version} → {started.version}, weights "
-            f"{started.weights} (workflow {started.workflow_id})"
+            f"{name}: rolling out {started.from_version} → {started.version}, weights {weights} "
+            f"(workflow {started.workflow_id})"
         )
         if watch_:
-            final = await watch(cr.rollouts, target, live=False)
+            final = await watch(cr.rollouts, name, live=False)
             if final.phase != RolloutPhase.PROMOTED:
                 raise OperationError(f"rollout of {version} did not complete: {final.phase.value}")
 
     run(lambda: op(home, go))
 
 
-async def _status(cr: CodeRunner, name: str, live: bool) -> None:
-    if live:
-        await watch(cr.rollouts, name, live=True)
-    else:
-        typer.echo(status_text(await cr.rollouts.status(name)))
+@group.command()
+def status(
+    name: Annotated[str, typer.Argument(help="the deployment")],
+    watch_: Annotated[bool, typer.Option("--watch", "-w", help="redraw until the rollout ends")] = False,
+    output: Output = "table",
+    home: Home = None,
+) -> None:
+    """Step, weights and analysis verdicts of NAME's rollout. Exit 0 promoted or progressing,
+    1 aborted or failed, 3 paused waiting for a person."""
+
+    async def go(cr: CodeRunner) -> int:
+        if watch_:
+            final = await watch(cr.rollouts, name, live=True)
+            return status_exit_code(final)
+        current = await cr.rollouts.status(name)
+        emit(current, output, status_text)
+        return status_exit_code(current)
+
+    code = run(lambda: op(home, go))
+    raise typer.Exit(code)
+
+
+@group.command()
+def history(
+    name: Annotated[str, typer.Argument(help="the deployment")],
+    output: Output = "table",
+    home: Home = None,
+) -> None:
+    """Every rollout of NAME, oldest first: revision, version, when, who, outcome."""
+    revisions = run(lambda: op(home, lambda cr: cr.rollouts.history(name)))
+    rows = history_rows(revisions)
+    if output in ("json", "yaml"):
+        emit([r.model_dump(mode="json") for r in revisions], output, lambda _: "")
+        return
+    typer.echo(table(rows, ["revision", "version", "from", "started", "who", "outcome"]))
 
 
 @app.command()
@@ -125,3 +170,7 @@ def undo(name: str, reason: Reason = "", home: Home = None) -> None:
     """Go back to the version before the last promotion, at once (no canary steps)."""
     result = run(lambda: op(home, lambda cr: cr.rollouts.undo(name, reason=reason)))
     typer.echo(f"{name}: {result.message}; status {result.status.value}")
+
+
+for verb in (promote, abort, pause, resume, undo):  # the same verbs inside the group
+    group.command(verb.__name__)(verb)

@@ -7,6 +7,7 @@ constructor); `starter.sdk.client.CodeRunner` puts them together.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self
 
@@ -133,6 +134,23 @@ class Deployments:
                 return desc
             await asyncio.sleep(0.3)
 
+    async def wait_for(
+        self, name: str, check: Callable[[DeploymentDescription], bool], timeout_s: float = 120.0
+    ) -> DeploymentDescription:
+        """Poll `describe` until `check` holds; OperationError naming the last status otherwise."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while True:
+            desc = await self.describe(name)
+            if check(desc):
+                return desc
+            if loop.time() > deadline:
+                raise OperationError(
+                    f"{name}: not there within {timeout_s:g}s — status {desc.status.value}"
+                    + (f" ({desc.status_reason})" if desc.status_reason else "")
+                )
+            await asyncio.sleep(0.3)
+
     async def list(self, include_ended: bool = False) -> list[dict[str, Any]]:
         query = 'WorkflowType = "DeploymentWorkflow"'
         if not include_ended:
@@ -149,6 +167,7 @@ class Deployments:
                     "version": attrs.get(sa.VERSION),
                     "status": attrs.get(sa.STATUS),
                     "workflow_id": wf.id,
+                    "started": wf.start_time,
                     "execution": wf.status.name.lower() if wf.status else None,
                 },
             )

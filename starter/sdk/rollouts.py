@@ -14,23 +14,34 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import (
+    WorkflowExecution,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
 from temporalio.service import RPCError, RPCStatusCode
 
+from coderunner.models import search_attributes as sa
 from coderunner.models.deployment import OperationRequest, OperationResult
-from coderunner.models.rollout import FINISHED_PHASES, RolloutLink, RolloutStrategy
+from coderunner.models.rollout import FINISHED_PHASES, RolloutLink, RolloutPhase, RolloutStrategy
 from coderunner.models.rollout_api import (
     AbortRequest,
     ControlRequest,
     PromoteRequest,
+    RolloutInput,
     RolloutRequest,
+    RolloutResult,
     RolloutStarted,
     RolloutStatus,
 )
+from coderunner.models.rollout_history import RolloutRevision
 from starter.sdk.deployments import Deployments
 from starter.sdk.errors import OperationError, UserError, update_failure
 from workflows.deployment import DeploymentWorkflow
 from workflows.rollout import CanaryRolloutWorkflow
+
+LIVE = (WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.CONTINUED_AS_NEW)
 
 
 class Rollouts:
@@ -118,6 +129,46 @@ class Rollouts:
             name, DeploymentWorkflow.undo, OperationRequest(actor=actor, reason=reason)
         )
         return result
+
+    async def history(self, name: str) -> list[RolloutRevision]:
+        """Every rollout of the deployment, oldest first, from Temporal's visibility and histories:
+        who started it and why come from the rollout's own input, the outcome from its result."""
+        await self.cr.describe(name)  # "no deployment named …" first
+        query = f'WorkflowType = "CanaryRolloutWorkflow" AND {sa.DEPLOYMENT.name} = "{name}"'
+        runs: dict[str, list[WorkflowExecution]] = {}
+        async for wf in self.cr.client.list_workflows(query):
+            runs.setdefault(wf.id, []).append(wf)
+        ordered = sorted(runs.values(), key=lambda rs: min(r.start_time for r in rs))
+        return [
+            await self._revision(n, sorted(rs, key=lambda r: r.start_time))
+            for n, rs in enumerate(ordered, start=1)
+        ]
+
+    async def _revision(self, number: int, runs: list[WorkflowExecution]) -> RolloutRevision:
+        first, last = runs[0], runs[-1]
+        history = await self.cr.client.get_workflow_handle(first.id, run_id=first.run_id).fetch_history()
+        started = history.events[0].workflow_execution_started_event_attributes
+        [inp] = await self.cr.client.data_converter.decode(started.input.payloads, [RolloutInput])
+        phase = last.typed_search_attributes.get(sa.ROLLOUT_PHASE) or "unknown"
+        outcome = ""
+        if last.status == WorkflowExecutionStatus.COMPLETED:
+            handle = self.cr.client.get_workflow_handle(last.id, run_id=last.run_id)
+            result = RolloutResult.model_validate(await handle.result())
+            phase, outcome = result.phase.value, result.outcome
+        elif last.status not in (None, *LIVE):
+            phase, outcome = RolloutPhase.FAILED.value, f"workflow {last.status.name.lower()}"
+        return RolloutRevision(
+            revision=number,
+            workflow_id=first.id,
+            version=inp.spec.version,
+            from_version=inp.from_version,
+            started=first.start_time,
+            ended=last.close_time,
+            actor=inp.actor,
+            reason=inp.reason,
+            phase=phase,
+            outcome=outcome,
+        )
 
     async def wait(self, name: str, done: Any = None, timeout_s: float = 120.0) -> RolloutStatus:
         """Poll `status` until `done(status)` (default: the rollout finished) or the timeout passes."""

@@ -35,11 +35,13 @@ def load_spec(path: str | None, overrides: dict[str, Any]) -> DeploymentSpec:
         raise UserError(describe_validation(err)) from err
 
 
-def parse_env_pairs(pairs: list[str]) -> dict[str, str]:
+def parse_env_pairs(pairs: list[str], flag: str = "--env") -> dict[str, str]:
+    """KEY=VALUE pairs from a repeatable flag; an error names the flag the user typed, never a value."""
     env = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise UserError(f"--env {pair!r}: write KEY=VALUE, e.g. --env LOG_LEVEL=debug")
+            shown = key if sep else "(no '=')"
+            raise UserError(f"{flag} {shown}=…: write KEY=VALUE, e.g. {flag} LOG_LEVEL=debug")
         env[key] = value
     return env

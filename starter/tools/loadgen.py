@@ -33,6 +33,7 @@ class LoadReport(BaseModel):
 
     def summary(self) -> str:
         counts = ", ".join(f"{k}: {v}" for k, v in sorted(self.counts.items()))
+        by_instance = ", ".join(f"{k}: {v}" for k, v in sorted(self.by_instance.items())) or "-"
         lat = (
             f"p50 {self.p50_ms:.1f} ms, p95 {self.p95_ms:.1f} ms, p99 {self.p99_ms:.1f} ms"
             if self.p50_ms is not None
@@ -40,7 +41,7 @@ class LoadReport(BaseModel):
         )
         return (
             f"{self.sent} requests in {self.duration_s:.1f}s ({self.achieved_rps:.0f} rps) to {self.url}\n"
-            f"  status: {counts}\n  latency: {lat}\n  by instance: {self.by_instance}"
+            f"  status: {counts}\n  latency: {lat}\n  by instance: {by_instance}"
         )
 
 

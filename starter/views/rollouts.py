@@ -6,8 +6,9 @@ import asyncio
 
 import typer
 
-from coderunner.models.rollout import FINISHED_PHASES
+from coderunner.models.rollout import FINISHED_PHASES, RolloutPhase
 from coderunner.models.rollout_api import RolloutStatus
+from coderunner.models.rollout_history import RolloutRevision
 from starter.sdk.rollouts import Rollouts
 from starter.views import tables as render
 
@@ -48,6 +49,30 @@ def status_text(s: RolloutStatus, windows: int = 8) -> str:
         last = s.windows[-1]
         lines.append(f"last verdict: {last.verdict.value} — {'; '.join(last.result.reasons)}")
     return "\n".join(lines)
+
+
+def status_exit_code(s: RolloutStatus) -> int:
+    """As `kubectl argo rollouts status`: 0 promoted or still progressing, 1 aborted or failed,
+    3 paused waiting for a person (resume, promote or abort)."""
+    if s.phase in (RolloutPhase.ABORTED, RolloutPhase.ABORTING, RolloutPhase.FAILED):
+        return 1
+    if s.phase == RolloutPhase.PAUSED:
+        return 3
+    return 0
+
+
+def history_rows(revisions: list[RolloutRevision]) -> list[dict[str, object]]:
+    return [
+        {
+            "revision": r.revision,
+            "version": r.version,
+            "from": r.from_version,
+            "started": f"{r.started.astimezone():%Y-%m-%d %H:%M:%S}",
+            "who": r.actor + (f" ({r.reason})" if r.reason else ""),
+            "outcome": r.phase + (f": {r.outcome}" if r.outcome and r.outcome != r.phase else ""),
+        }
+        for r in revisions
+    ]
 
 
 def ms(value: float | None) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from coderunner.models.deployment import DeploymentDescription
@@ -13,12 +14,25 @@ def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     widths = {
         c: max(len(c), *(len(str(r.get(c) if r.get(c) is not None else "-")) for r in rows)) for c in columns
     }
-    head = "  ".join(c.upper().ljust(widths[c]) for c in columns)
+    head = "  ".join(c.upper().ljust(widths[c]) for c in columns).rstrip()
     body = [
-        "  ".join(str(r.get(c) if r.get(c) is not None else "-").ljust(widths[c]) for c in columns)
+        "  ".join(str(r.get(c) if r.get(c) is not None else "-").ljust(widths[c]) for c in columns).rstrip()
         for r in rows
     ]
     return "\n".join([head, *body])
+
+
+def age(since: datetime, now: datetime) -> str:
+    """kubectl's AGE: the largest unit that fits, e.g. 45s, 12m, 3h, 2d."""
+    secs = max(0, int((now - since).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if secs >= size:
+            return f"{secs // size}{unit}"
+    return f"{secs}s"
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 def _mib(value: int | None) -> str:
@@ -29,12 +43,16 @@ def _rollout_lines(desc: DeploymentDescription) -> list[str]:
     """The running rollout (or how the last one ended), so `describe` tells the whole story."""
     if desc.rollout:
         r = desc.rollout
-        return [f"rollout     {r.from_version} → {r.version}: {r.phase.value}, canary at {r.canary_weight}%"
-                f"   ({r.workflow_id}; `coderunner rollout status {desc.spec.name}`)"]
+        return [
+            f"rollout     {r.from_version} → {r.version}: {r.phase.value}, canary at {r.canary_weight}%"
+            f"   ({r.workflow_id}; `coderunner rollout status {desc.spec.name}`)"
+        ]
     if desc.last_rollout:
         r = desc.last_rollout
-        return [f"last rollout {r.from_version} → {r.version}: {r.phase.value}"
-                + (f" — {r.outcome}" if r.outcome else "")]
+        return [
+            f"last rollout {r.from_version} → {r.version}: {r.phase.value}"
+            + (f" — {r.outcome}" if r.outcome else "")
+        ]
     return []
 
 
