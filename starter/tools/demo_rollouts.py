@@ -21,9 +21,8 @@ from starter.views.tables import description
 # 3 s windows at 150 rps: ~45 canary requests per window at 10 %, enough for 20 % errors to read as
 # unhealthy in (nearly) every window, so the sick build is stopped at 10 %; 8 s steps = 2-3 windows each
 DEMO_RPS = 150.0
-DEMO_STRATEGY = RolloutStrategy.from_shorthand(
-    "10,25,50,75,100", "8s", "3s", AnalysisSettings(min_requests=10)
-)
+DEMO_STRATEGY = RolloutStrategy.from_shorthand("10,25,50,75,100", "8s", "3s",
+                                               AnalysisSettings(min_requests=10))
 
 
 @contextlib.asynccontextmanager
@@ -59,40 +58,23 @@ async def steady_load(url: str, rps: float = 100.0) -> AsyncIterator[collections
 async def rollout_stories(cr: CodeRunner, name: str, say: Callable[[str], None]) -> None:
     router = (await cr.describe(name)).router_url or ""
     say(f"canary rollout of a sick v2 (ERROR_RATE=0.2) under {DEMO_RPS:g} rps of live traffic")
-    typer.echo(
-        "  coderunner rollout demo --version v2 --set ERROR_RATE=0.2 --steps 10,25,50,75,100 "
-        "--step-duration 8s --analysis-interval 3s --watch"
-    )
+    typer.echo("  coderunner rollout demo --version v2 --set ERROR_RATE=0.2 --steps 10,25,50,75,100 "
+               "--step-duration 8s --analysis-interval 3s --watch")
     async with steady_load(router, DEMO_RPS) as seen:
-        await cr.rollouts.start(
-            name,
-            "v2",
-            env={"VERSION": "v2", "ERROR_RATE": "0.2"},
-            strategy=DEMO_STRATEGY,
-            abort_cleanup_s=1.0,
-            actor="demo",
-            reason="demo: sick build",
-        )
+        await cr.rollouts.start(name, "v2", env={"VERSION": "v2", "ERROR_RATE": "0.2"},
+                                strategy=DEMO_STRATEGY, abort_cleanup_s=1.0, actor="demo",
+                                reason="demo: sick build")
         await watch(cr.rollouts, name, live=False)
     typer.echo(f"  users saw: {dict(seen)} (the 500s came from the canary's share only)")
     await _settled(cr, name)
     typer.echo(description(await cr.describe(name), events=5))
 
     say("canary rollout of a healthy v3: 10 → 25 → 50 → 75 → 100, then v1 drains")
-    typer.echo(
-        "  coderunner rollout demo --version v3 --steps 10,25,50,75,100 --step-duration 8s "
-        "--analysis-interval 3s --watch"
-    )
+    typer.echo("  coderunner rollout demo --version v3 --steps 10,25,50,75,100 --step-duration 8s "
+               "--analysis-interval 3s --watch")
     async with steady_load(router, DEMO_RPS) as seen:
-        await cr.rollouts.start(
-            name,
-            "v3",
-            env={"VERSION": "v3"},
-            strategy=DEMO_STRATEGY,
-            scale_down_delay_s=3.0,
-            actor="demo",
-            reason="demo: good build",
-        )
+        await cr.rollouts.start(name, "v3", env={"VERSION": "v3"}, strategy=DEMO_STRATEGY,
+                                scale_down_delay_s=3.0, actor="demo", reason="demo: good build")
         final = await watch(cr.rollouts, name, live=False)
     typer.echo(f"  users saw: {dict(seen)}; rollout {final.phase.value}")
     await _settled(cr, name)

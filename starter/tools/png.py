@@ -26,7 +26,7 @@ class Canvas:
     def set(self, x: int, y: int, color: RGB) -> None:
         if 0 <= x < self.width and 0 <= y < self.height:
             i = (y * self.width + x) * 3
-            self.pixels[i : i + 3] = bytes(color)
+            self.pixels[i:i + 3] = bytes(color)
 
     def line(self, x0: int, y0: int, x1: int, y1: int, color: RGB, thickness: int = 1) -> None:
         """Bresenham, thickened by drawing a small square at each point."""
@@ -55,21 +55,15 @@ class Canvas:
             self.line(a, b, c, d, color, thickness)
 
     def png(self) -> bytes:
-        raw = b"".join(
-            b"\x00" + bytes(self.pixels[y * self.width * 3 : (y + 1) * self.width * 3])
-            for y in range(self.height)
-        )
+        raw = b"".join(b"\x00" + bytes(self.pixels[y * self.width * 3:(y + 1) * self.width * 3])
+                       for y in range(self.height))
 
         def chunk(kind: bytes, data: bytes) -> bytes:
             return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
         header = struct.pack(">IIBBBBB", self.width, self.height, 8, 2, 0, 0, 0)  # 8-bit RGB
-        return (
-            b"\x89PNG\r\n\x1a\n"
-            + chunk(b"IHDR", header)
-            + chunk(b"IDAT", zlib.compress(raw, 9))
-            + chunk(b"IEND", b"")
-        )
+        return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9))
+                + chunk(b"IEND", b""))
 
     def save(self, path: Path) -> None:
         path.write_bytes(self.png())
@@ -80,9 +74,9 @@ def read_png(data: bytes) -> tuple[int, int, bytes]:
     assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
     pos, idat, width, height = 8, b"", 0, 0
     while pos < len(data):
-        (length,) = struct.unpack(">I", data[pos : pos + 4])
-        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
-        if zlib.crc32(kind + body) != struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])[0]:
+        (length,) = struct.unpack(">I", data[pos:pos + 4])
+        kind, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + length]
+        if zlib.crc32(kind + body) != struct.unpack(">I", data[pos + 8 + length:pos + 12 + length])[0]:
             raise ValueError(f"bad CRC in {kind!r}")
         if kind == b"IHDR":
             width, height = struct.unpack(">II", body[:8])
@@ -91,4 +85,4 @@ def read_png(data: bytes) -> tuple[int, int, bytes]:
         pos += 12 + length
     raw = zlib.decompress(idat)
     stride = width * 3 + 1
-    return width, height, b"".join(raw[y * stride + 1 : (y + 1) * stride] for y in range(height))
+    return width, height, b"".join(raw[y * stride + 1:(y + 1) * stride] for y in range(height))

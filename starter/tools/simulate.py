@@ -70,9 +70,8 @@ def load_trace(text: str) -> list[TraceRow]:
         raise TraceError(f"trace needs a header with t_s and rps (optional: {', '.join(COLUMNS[2:])})")
     unknown = set(reader.fieldnames) - set(COLUMNS)
     if unknown:
-        raise TraceError(
-            f"unknown trace column(s) {', '.join(sorted(unknown))}: known are {', '.join(COLUMNS)}"
-        )
+        raise TraceError(f"unknown trace column(s) {', '.join(sorted(unknown))}: "
+                         f"known are {', '.join(COLUMNS)}")
     rows = []
     for n, raw in enumerate(reader, start=2):
         try:
@@ -97,19 +96,15 @@ def _at(rows: list[TraceRow], t: float) -> TraceRow:
 
 
 def _samples(policy: AutoscalePolicy, row: TraceRow, ready: int) -> list[MetricSample]:
-    per = {
-        MetricName.RPS: row.rps / ready if ready else None,
-        MetricName.CPU: row.cpu / ready if ready and row.cpu is not None else None,
-        MetricName.MEMORY: row.memory,
-        MetricName.LATENCY_P95: row.latency_p95,
-        MetricName.ERROR_RATE: row.error_rate,
-    }
+    per = {MetricName.RPS: row.rps / ready if ready else None,
+           MetricName.CPU: row.cpu / ready if ready and row.cpu is not None else None,
+           MetricName.MEMORY: row.memory, MetricName.LATENCY_P95: row.latency_p95,
+           MetricName.ERROR_RATE: row.error_rate}
     return [MetricSample(metric=m.metric, value=per[m.metric]) for m in policy.metrics]
 
 
-def simulate_trace(
-    policy: AutoscalePolicy, rows: list[TraceRow], start_replicas: int | None = None, boot_s: float = 5.0
-) -> SimResult:
+def simulate_trace(policy: AutoscalePolicy, rows: list[TraceRow], start_replicas: int | None = None,
+                   boot_s: float = 5.0) -> SimResult:
     replicas = start_replicas if start_replicas is not None else policy.min_replicas
     ready_at = [rows[0].t_s] * replicas  # when each instance became (or becomes) ready
     history, spend, inst_s = ScalingHistory(), 0.0, 0.0
@@ -118,23 +113,14 @@ def simulate_trace(
     while t <= end:
         row = _at(rows, t)
         ready = sum(1 for r in ready_at if r <= t)
-        decision = decide(
-            policy,
-            ScalingInput(
-                now_s=t,
-                current_replicas=replicas,
-                ready_replicas=ready,
-                metrics=_samples(policy, row, ready),
-                history=history,
-            ),
-        )
+        decision = decide(policy, ScalingInput(now_s=t, current_replicas=replicas, ready_replicas=ready,
+                                               metrics=_samples(policy, row, ready), history=history))
         c = constrain(decision, policy, t)
         history = c.history
         note = ""
         if c.replicas != replicas:
-            ratios = ", ".join(
-                f"{p.metric.value} {p.ratio:.2f}" for p in decision.metric_proposals if p.ratio is not None
-            )
+            ratios = ", ".join(f"{p.metric.value} {p.ratio:.2f}" for p in decision.metric_proposals
+                               if p.ratio is not None)
             note = f"{replicas}→{c.replicas} [{ratios}]"
             if c.replicas > replicas:
                 ready_at += [t + boot_s] * (c.replicas - replicas)
@@ -143,37 +129,24 @@ def simulate_trace(
             replicas = c.replicas
         spend = accrue(spend, replicas * dt, policy.instance_hour_price)
         inst_s += replicas * dt
-        points.append(
-            SimPoint(
-                t_s=t,
-                rps=row.rps,
-                replicas=replicas,
-                ready=ready,
-                cost=spend,
-                limited_by=c.limited_by,
-                note=note,
-            )
-        )
+        points.append(SimPoint(t_s=t, rps=row.rps, replicas=replicas, ready=ready, cost=spend,
+                               limited_by=c.limited_by, note=note))
         t += dt
     return SimResult(policy=policy, points=points, total_cost=spend, instance_hours=inst_s / 3600)
 
 
 def render_timeline(result: SimResult) -> str:
     p = result.policy
-    lines = [
-        f"policy {p.name}: {p.min_replicas} to {p.max_replicas} replicas, sync {p.sync_interval_s}s, "
-        f"down window {p.scale_down.stabilization_window_s}s, {len(result.points)} decisions",
-        f"{'t':>8}  {'rps':>8}  replicas  change",
-    ]
+    lines = [f"policy {p.name}: {p.min_replicas} to {p.max_replicas} replicas, sync {p.sync_interval_s}s, "
+             f"down window {p.scale_down.stabilization_window_s}s, {len(result.points)} decisions",
+             f"{'t':>8}  {'rps':>8}  replicas  change"]
     for pt in result.points:
         if pt.note or pt is result.points[0]:
             why = f" (limited by {pt.limited_by})" if pt.limited_by and pt.note else ""
             lines.append(f"{_clock(pt.t_s):>8}  {pt.rps:>8.0f}  {pt.replicas:>8}  {pt.note or 'start'}{why}")
     peak = max(pt.replicas for pt in result.points)
-    lines.append(
-        f"peak {peak} replicas, {result.instance_hours:.2f} instance-hours, "
-        f"cost {result.total_cost:.4f} at {p.instance_hour_price:g}/instance-hour"
-    )
+    lines.append(f"peak {peak} replicas, {result.instance_hours:.2f} instance-hours, "
+                 f"cost {result.total_cost:.4f} at {p.instance_hour_price:g}/instance-hour")
     return "\n".join(lines)
 
 
@@ -200,15 +173,8 @@ def write_plot(result: SimResult, path: Path, width: int = 900, height: int = 60
         canvas.rect(left, top, right, bottom, BLACK)
         hi = max(max(values), max(shadow or [0.0]), 1e-9) * 1.1
 
-        def xy(
-            t: float,
-            v: float,
-            top: int = top,
-            bottom: int = bottom,
-            left: int = left,
-            right: int = right,
-            hi: float = hi,
-        ) -> tuple[int, int]:
+        def xy(t: float, v: float, top: int = top, bottom: int = bottom, left: int = left,
+               right: int = right, hi: float = hi) -> tuple[int, int]:
             x = left + 1 + round((t - t0) / (t1 - t0) * (right - left - 2))
             return x, bottom - 1 - round(v / hi * (bottom - top - 2))
 
