@@ -162,3 +162,18 @@ def test_worker_says_one_line_when_its_metrics_port_is_taken(cli_env: dict[str, 
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and f"metrics port {port} is taken" in errors[0]
     assert "Traceback" not in done.stderr
+
+
+async def test_deploy_wait_shows_progress_naming_the_probed_path(cli_env: dict[str, str], cr: CodeRunner,
+                                                                 name: str) -> None:
+    try:
+        done = await acoderunner("deploy", "examples/demo_app/spec.yaml", "--name", name, "--replicas", "1",
+                                 "--health-path", "/nope", "--health-deadline", "4s", "--sweep-interval", "1s",
+                                 "--wait", env=cli_env)
+        assert done.returncode == 1, (done.stdout, done.stderr)
+        assert f"{name}: 0/1 healthy" in done.stdout
+        assert "GET /nope → 404" in done.stdout + done.stderr
+        scaled = await acoderunner("scale", name, "2", env=cli_env)
+        assert scaled.returncode == 1 and "is failed, so nothing was started" in scaled.stderr
+    finally:
+        await cr.delete(name)

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
 
 from coderunner.config.settings import load_settings
-from coderunner.models.deployment import DeploymentStatus, DeploymentTimings
+from coderunner.models.deployment import (
+    DeploymentDescription,
+    DeploymentStatus,
+    DeploymentTimings,
+    OperationResult,
+)
 from starter.cli.common import (
     AsJson,
     Home,
@@ -81,7 +87,7 @@ def deploy(
         workflow_id = await cr.deploy(spec, timings)
         typer.echo(f"deploying {spec.name} {spec.version} x{spec.replicas} (workflow {workflow_id})")
         if wait:
-            desc = await cr.wait_settled(spec.name, timeout_s=deadline_s + 30)
+            desc = await cr.wait_settled(spec.name, timeout_s=deadline_s + 30, progress=say_progress())
             typer.echo(render.description(desc))
             if desc.status.value in ("failed", "degraded"):
                 raise OperationError(f"{spec.name} is {desc.status.value}: {desc.status_reason}")
@@ -156,14 +162,14 @@ def scale(
     """Set the number of instances (0 to 50); waits until done. With autoscaling on: an override."""
     ttl = parse_ttl(for_)
     result = run(lambda: op(home, lambda cr: cr.scale(name, replicas, reason, for_s=ttl)))
-    typer.echo(f"{name}: {result.message}; status {result.status.value}")
+    report(result)
 
 
 @app.command()
 def restart(name: str, reason: Reason = "", home: Home = None) -> None:
     """Rolling restart, one instance at a time, never below capacity."""
     result = run(lambda: op(home, lambda cr: cr.restart(name, reason)))
-    typer.echo(f"{name}: {result.message}; instances {', '.join(result.instances)}")
+    report(result)
 
 
 @app.command()
@@ -171,6 +177,32 @@ def delete(name: str, reason: Reason = "", home: Home = None) -> None:
     """Tear down every instance and the router; the workflow completes."""
     result = run(lambda: op(home, lambda cr: cr.delete(name, reason)))
     typer.echo(f"{name}: {result.message}")
+
+
+def say_progress() -> Callable[[DeploymentDescription], None]:
+    """Print a progress line each time it changes (not every poll)."""
+    last: list[str] = []
+
+    def say(desc: DeploymentDescription) -> None:
+        line = render.progress_line(desc)
+        if not last or line != last[-1]:
+            typer.echo(line)
+            last.append(line)
+
+    return say
+
+
+def report(result: OperationResult) -> None:
+    """What an operation did, in one line; on a failed deployment say so and exit 1, never a bare 'ok'."""
+    typer.echo(render.operation_line(result))
+    if result.status == DeploymentStatus.FAILED:
+        fail(
+            OperationError(
+                f"{result.name} is failed, so nothing was started: `coderunner describe {result.name}` "
+                f"says why; fix the spec, then `coderunner delete {result.name}` and deploy it again"
+            ),
+            1,
+        )
 
 
 Wait = Annotated[bool, typer.Option("--wait", help="return once it is done, like scale")]

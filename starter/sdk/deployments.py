@@ -117,8 +117,14 @@ class Deployments:
                 ) from err
             raise
 
-    async def wait_settled(self, name: str, timeout_s: float = 120.0) -> DeploymentDescription:
-        """Poll `describe` until the deployment leaves provisioning (or the timeout passes)."""
+    async def wait_settled(
+        self,
+        name: str,
+        timeout_s: float = 120.0,
+        progress: Callable[[DeploymentDescription], None] | None = None,
+    ) -> DeploymentDescription:
+        """Poll `describe` until the deployment leaves provisioning (or the timeout passes);
+        `progress` sees every description on the way (the CLI prints "1/3 healthy — …")."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         while True:
@@ -129,6 +135,8 @@ class Deployments:
                     raise
                 await asyncio.sleep(0.5)
                 continue
+            if progress is not None:
+                progress(desc)
             done = desc.status in SETTLED and all(i.healthy for i in desc.instances)
             if done or desc.status == DeploymentStatus.FAILED or loop.time() > deadline:
                 return desc

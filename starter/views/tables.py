@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from coderunner.models.deployment import DeploymentDescription
+from coderunner.models.deployment import DeploymentDescription, OperationResult
 
 
 def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
@@ -20,6 +20,21 @@ def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
         for r in rows
     ]
     return "\n".join([head, *body])
+
+
+def progress_line(desc: DeploymentDescription) -> str:
+    """As `kubectl rollout status`: `1/3 healthy — demo-v1-2: GET /health → 404`."""
+    healthy = sum(1 for i in desc.instances if i.healthy)
+    line = f"{desc.spec.name}: {healthy}/{desc.spec.replicas} healthy ({desc.status.value})"
+    sick = next((i for i in desc.instances if not i.healthy and i.last_error), None)
+    return line + (f" — {sick.instance_id}: {sick.last_error}" if sick else "")
+
+
+def operation_line(result: OperationResult) -> str:
+    """`demo: scale 2 → 3; status running; 3 instances: demo-v1-1, demo-v1-2, demo-v1-3`."""
+    ids = ", ".join(result.instances)
+    instances = plural(len(result.instances), "instance") + (f": {ids}" if ids else "")
+    return f"{result.name}: {result.message}; status {result.status.value}; {instances}"
 
 
 def age(since: datetime, now: datetime) -> str:
