@@ -42,7 +42,7 @@ async def _probe(
                 healthy = 200 <= resp.status < 300
                 return healthy, resp.status, latency, None if healthy else f"{what} → {resp.status}"
         except TimeoutError:
-            return False, None, None, f"{what}: no answer within {timeout_s:g}s"
+            return False, None, None, f"{what}: timeout, no answer within {timeout_s:g}s"
         except aiohttp.ClientError as exc:
             detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             return False, None, None, f"{what}: {detail}"
