@@ -15,11 +15,17 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from coderunner.decisions.cost import project_month_at_rate
-from coderunner.models.rollout import RolloutPhase
+from coderunner.models.deployment import (
+    DeploymentDescription,
+    DeploymentEvent,
+    DeploymentSpec,
+    DeploymentStatus,
+)
+from coderunner.models.rollout import RolloutLink, RolloutPhase
 from starter.cli.rollouts import expand_short_form
 from starter.sdk import CodeRunner
 from starter.tools.harness import HostProcess, settled
-from starter.views.tables import age, table
+from starter.views.tables import age, description, table
 from tests.cli_helpers import acoderunner, coderunner
 from tests.conftest import worker_env
 from tests.rollout_helpers import deployed_v1
@@ -168,8 +174,8 @@ async def test_deploy_wait_shows_progress_naming_the_probed_path(cli_env: dict[s
                                                                  name: str) -> None:
     try:
         done = await acoderunner("deploy", "examples/demo_app/spec.yaml", "--name", name, "--replicas", "1",
-                                 "--health-path", "/nope", "--health-deadline", "4s", "--sweep-interval", "1s",
-                                 "--wait", env=cli_env)
+                                 "--health-path", "/nope", "--health-deadline", "4s",
+                                 "--sweep-interval", "1s", "--wait", env=cli_env)
         assert done.returncode == 1, (done.stdout, done.stderr)
         assert f"{name}: 0/1 healthy" in done.stdout
         assert "GET /nope → 404" in done.stdout + done.stderr
@@ -177,3 +183,21 @@ async def test_deploy_wait_shows_progress_naming_the_probed_path(cli_env: dict[s
         assert scaled.returncode == 1 and "is failed, so nothing was started" in scaled.stderr
     finally:
         await cr.delete(name)
+
+
+def test_describe_tells_a_long_abort_reason_once_wrapped_with_ages() -> None:
+    now = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    reason = "canary unhealthy: error rate 21.0 % (42 of 200) above 10 % in 2 windows; " * 3
+    desc = DeploymentDescription(
+        workflow_id="deployment/demo", spec=DeploymentSpec(name="demo", command=["python", "app.py"]),
+        status=DeploymentStatus.RUNNING, status_reason=reason, router_url=None, instances=[], replacements=0,
+        events=[DeploymentEvent(at=now - timedelta(seconds=90), kind="rollout_aborted", message=reason)],
+        last_rollout=RolloutLink(workflow_id="rollout/demo/v2", version="v2", from_version="v1",
+                                 phase=RolloutPhase.ABORTED, outcome=reason),
+    )
+    text = description(desc, now=now)
+    flat = " ".join(text.split())
+    assert flat.count("error rate 21.0 %") == 3 + 1  # the outcome in full once, the event shortened
+    assert "see last rollout" in text
+    assert max(len(line) for line in text.splitlines()) <= 110
+    assert "1m" in text and "12:00" not in text

@@ -125,7 +125,7 @@ def history(
     if output in ("json", "yaml"):
         emit([r.model_dump(mode="json") for r in revisions], output, lambda _: "")
         return
-    typer.echo(table(rows, ["revision", "version", "from", "started", "who", "outcome"]))
+    typer.echo(table(rows, ["revision", "version", "from", "age", "who", "outcome"]))
 
 
 @app.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import typer
 
@@ -32,7 +33,7 @@ def status_text(s: RolloutStatus, windows: int = 8) -> str:
         rows.append(
             {
                 "#": w.number,
-                "at": f"{w.at:%H:%M:%S}",
+                "age": render.age(w.at, datetime.now(UTC)),
                 "weight": f"{w.weight}%",
                 "verdict": w.verdict.value,
                 "canary": f"{c.errors}/{c.requests} err, p95 {ms(c.p95_ms)}",
@@ -43,7 +44,7 @@ def status_text(s: RolloutStatus, windows: int = 8) -> str:
     lines += [
         "",
         f"analysis windows ({s.windows_total} so far):",
-        render.table(rows, ["#", "at", "weight", "verdict", "canary", "stable", "mann-whitney p"]),
+        render.table(rows, ["#", "age", "weight", "verdict", "canary", "stable", "mann-whitney p"]),
     ]
     if s.windows:
         last = s.windows[-1]
@@ -67,7 +68,7 @@ def history_rows(revisions: list[RolloutRevision]) -> list[dict[str, object]]:
             "revision": r.revision,
             "version": r.version,
             "from": r.from_version,
-            "started": f"{r.started.astimezone():%Y-%m-%d %H:%M:%S}",
+            "age": render.age(r.started, datetime.now(UTC)),
             "who": r.actor + (f" ({r.reason})" if r.reason else ""),
             "outcome": r.phase + (f": {r.outcome}" if r.outcome and r.outcome != r.phase else ""),
         }

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import textwrap
+from datetime import UTC, datetime
 from typing import Any
 
 from coderunner.models.deployment import DeploymentDescription, OperationResult
@@ -64,19 +65,32 @@ def _rollout_lines(desc: DeploymentDescription) -> list[str]:
         ]
     if desc.last_rollout:
         r = desc.last_rollout
-        return [
-            f"last rollout {r.from_version} → {r.version}: {r.phase.value}"
-            + (f" — {r.outcome}" if r.outcome else "")
-        ]
+        head = f"last rollout {r.from_version} → {r.version}: {r.phase.value}"
+        return wrapped(head + (f" — {r.outcome}" if r.outcome else ""), indent=13)
     return []
 
 
-def description(desc: DeploymentDescription, events: int = 8) -> str:
+def wrapped(text: str, indent: int, width: int = 100) -> list[str]:
+    """Long reasons (an abort's numbers) over several lines instead of one very long one."""
+    return textwrap.wrap(text, width=width, subsequent_indent=" " * indent) or [""]
+
+
+def short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def description(desc: DeploymentDescription, events: int = 8, now: datetime | None = None) -> str:
+    """The whole story once: a reason already told by the last rollout is not repeated in the status
+    line, and events are shortened (`-o json` has every word); times read as kubectl's AGE."""
     spec = desc.spec
+    now = now or datetime.now(UTC)
     healthy = sum(1 for i in desc.instances if i.healthy)
+    told = desc.last_rollout.outcome if desc.last_rollout and desc.last_rollout.outcome else ""
+    reason = desc.status_reason or ""
+    reason = "see last rollout" if reason and told and (reason in told or told in reason) else reason
     lines = [
         f"deployment  {spec.name}  ({spec.environment})   workflow {desc.workflow_id}",
-        f"status      {desc.status.value}" + (f" — {desc.status_reason}" if desc.status_reason else ""),
+        *wrapped(f"status      {desc.status.value}" + (f" — {reason}" if reason else ""), indent=12),
         f"version     {spec.version}",
         f"replicas    {healthy}/{spec.replicas} healthy   replaced so far: {desc.replacements}",
         f"router      {desc.router_url or '-'}",
@@ -103,6 +117,9 @@ def description(desc: DeploymentDescription, events: int = 8) -> str:
         "",
         "recent events:",
     ]
-    for event in desc.events[-events:]:
-        lines.append(f"  {event.at:%H:%M:%S}  {event.kind:<18} {event.message}  [{event.actor}]")
+    rows = [
+        {"age": age(e.at, now), "event": e.kind, "message": short(e.message), "by": e.actor}
+        for e in desc.events[-events:]
+    ]
+    lines += ["  " + line for line in table(rows, ["age", "event", "message", "by"]).splitlines()]
     return "\n".join(lines)
