@@ -75,3 +75,70 @@ ROLLBACKS = Counter(
 PROMOTIONS = Counter(
     "coderunner_rollout_promotions", "Canary rollouts promoted", ["deployment"], registry=REGISTRY
 )
+
+# -- live state, refreshed from Temporal queries and router stats at every scrape (telemetry/live.py)
+# Every worker answers these the same way (they are read, not counted), so dashboards take max().
+DEPLOYMENT_INFO = Gauge(
+    "coderunner_deployment_info",
+    "1 per live deployment, labelled with its environment, serving version and status",
+    ["deployment", "environment", "version", "status"],
+    registry=REGISTRY,
+)
+DEPLOYMENT_REPLICAS = Gauge(
+    "coderunner_deployment_replicas",
+    "Replicas of a deployment by kind: desired (spec), current (instances), healthy",
+    ["deployment", "kind"],
+    registry=REGISTRY,
+)
+INSTANCE_CPU = Gauge(
+    "coderunner_instance_cpu_percent",
+    "CPU of one app instance in percent of one core, from the last health sweep",
+    ["deployment", "instance", "version"],
+    registry=REGISTRY,
+)
+INSTANCE_MEMORY = Gauge(
+    "coderunner_instance_memory_bytes",
+    "Resident memory of one app instance, from the last health sweep",
+    ["deployment", "instance", "version"],
+    registry=REGISTRY,
+)
+ROLLOUT_PHASE = Gauge(
+    "coderunner_rollout_phase",
+    "1 for the phase of a deployment's current (or last) rollout; paused = waiting for a person",
+    ["deployment", "version", "phase"],
+    registry=REGISTRY,
+)
+ROLLOUT_STEP = Gauge(
+    "coderunner_rollout_step",
+    "Current step (1-based) of a deployment's rollout in progress",
+    ["deployment", "version"],
+    registry=REGISTRY,
+)
+ROLLOUT_STEPS = Gauge(
+    "coderunner_rollout_steps", "Number of steps of a deployment's rollout in progress",
+    ["deployment", "version"], registry=REGISTRY,
+)
+TRAFFIC_RPS = Gauge(
+    "coderunner_traffic_requests_per_second",
+    "Requests/s through the deployment's router over the last window, by group (canary | stable)",
+    ["deployment", "group"],
+    registry=REGISTRY,
+)
+TRAFFIC_ERROR_RATIO = Gauge(
+    "coderunner_traffic_error_ratio",
+    "Share of requests answered 5xx or failed over the last window, by group",
+    ["deployment", "group"],
+    registry=REGISTRY,
+)
+TRAFFIC_P95 = Gauge(
+    "coderunner_traffic_latency_p95_seconds",
+    "95th percentile latency over the last window, by group",
+    ["deployment", "group"],
+    registry=REGISTRY,
+)
+AUTOSCALE_BUDGET = Gauge(
+    "coderunner_autoscale_budget",
+    "Monthly budget of a deployment with autoscaling on (currency units)",
+    ["deployment"],
+    registry=REGISTRY,
+)
