@@ -9,12 +9,13 @@ from __future__ import annotations
 import os
 import sys
 
-from starter.cli import autoscale, deployments, rollouts, stack, tools
+from starter.cli import autoscale, deployments, get, rollouts, stack, tools
 from starter.cli.common import sub_app
 
 app = sub_app(__doc__)
 app.add_typer(stack.app)  # up, down, stack, worker
 app.add_typer(deployments.app)  # deploy, list, describe, scale, restart, stop, start, delete, logs
+app.add_typer(get.app)  # get NAME [--watch]: the deployment and its rollout on one screen
 app.add_typer(rollouts.app)  # rollout [status], promote, abort, pause, resume, undo
 app.add_typer(autoscale.autoscale_app, name="autoscale")
 app.add_typer(autoscale.cost_app)  # cost
