@@ -81,8 +81,9 @@ def build_figure(result: SimResult, trace_name: str) -> Figure:
     ups, downs = _decisions(result)
     for marks, marker, color, label in ((ups, "^", UP, "scale up"), (downs, "v", DOWN, "scale down")):
         if marks:
+            count = f"{len(marks)} decision" + ("" if len(marks) == 1 else "s")
             rep_ax.scatter([(t - t0) / unit_s for t, _ in marks], [n for _, n in marks], marker=marker,
-                           s=60, color=color, zorder=5, label=f"{label} ({len(marks)} decisions)")
+                           s=60, color=color, zorder=5, label=f"{label} ({count})")
     rep_ax.set_ylabel("replicas (instances)")
     rep_ax.set_ylim(0, policy.max_replicas + 1)
     rep_ax.yaxis.set_major_locator(MaxNLocator(integer=True))
