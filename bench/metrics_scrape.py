@@ -49,8 +49,8 @@ async def main(counts: list[int], runs: int) -> None:
         for count in counts:
             while len(names) < count:
                 name = f"scrape{len(names)}"
-                await stack.cr.deploy(DeploymentSpec(name=name, command=["python", str(DEMO_APP)], replicas=1),
-                                      TIMINGS)
+                spec = DeploymentSpec(name=name, command=["python", str(DEMO_APP)], replicas=1)
+                await stack.cr.deploy(spec, TIMINGS)
                 names.append(name)
             for name in names:
                 await settled(stack.cr, name, 60)
