@@ -52,3 +52,14 @@ def test_a_broken_rule_is_caught(tmp_path: Path) -> None:
     (tmp_path / "rules.yml").write_text(text)
     result = _promtool("check", "rules", str(tmp_path / "rules.yml"))
     assert result.returncode != 0
+
+
+def test_compose_prometheus_config_passes_promtool(tmp_path: Path) -> None:
+    """The config compose mounts, with its rule file path pointed at the repo's copy."""
+    config = yaml.safe_load((PROM_DIR / "prometheus.yml").read_text())
+    assert config["rule_files"] == ["/etc/prometheus/rules.yml"]
+    config["rule_files"] = [str(PROM_DIR / "rules.yml")]
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+    result = _promtool("check", "config", str(tmp_path / "prometheus.yml"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
