@@ -197,7 +197,12 @@ async def test_real_prometheus_scrapes_the_worker_and_loads_the_rules(scene: Sce
     up = await _query(prometheus, 'up{job="coderunner-worker"} == 1')
     assert len(up) == 1
     assert await _query(prometheus, "temporal_worker_task_slots_available")  # the SDK's, same scrape
+    deadline = time.monotonic() + 30
     async with httpx.AsyncClient(timeout=5) as http:
-        groups = (await http.get(f"{prometheus}/api/v1/rules")).json()["data"]["groups"]
-    rules = {r["name"]: r["health"] for g in groups for r in g["rules"]}
+        while True:  # health is "unknown" until a group's first evaluation
+            groups = (await http.get(f"{prometheus}/api/v1/rules")).json()["data"]["groups"]
+            rules = {r["name"]: r["health"] for g in groups for r in g["rules"]}
+            if "unknown" not in rules.values() or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.5)
     assert len(rules) == 6 and set(rules.values()) == {"ok"}, rules
