@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test install lint bench down clean
+.PHONY: demo test install tools lint bench down clean
 
 $(BIN)/coderunner: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,16 @@ demo: install
 	$(BIN)/coderunner up
 	$(BIN)/coderunner demo
 
-test: install lint
+test: install lint tools
 	$(BIN)/pytest -q
+
+# promtool + prometheus (alert rules, a real scrape) and docker-compose (`config` validation), from
+# Debian's packages; no Docker engine is needed. Without root it prints the one-line fix instead.
+tools:
+	@command -v promtool >/dev/null && command -v prometheus >/dev/null && command -v docker-compose >/dev/null \
+	|| { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	     --no-install-recommends prometheus docker-compose >/dev/null; } \
+	|| echo "missing promtool/prometheus/docker-compose: run 'sudo apt-get install prometheus docker-compose'"
 
 lint: install
 	$(BIN)/ruff check .

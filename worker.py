@@ -24,6 +24,7 @@ from coderunner.config.ports import free_port
 from coderunner.config.settings import Settings, StackNotRunning, load_settings
 from coderunner.hosts.client import SandboxClient
 from coderunner.store.repository import Store
+from coderunner.telemetry.live import LiveSource
 from coderunner.telemetry.server import build_metrics_app, serve_metrics
 from workflows.registry import WORKFLOWS
 
@@ -44,7 +45,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     provider = SandboxClient(settings.sandbox_url, settings.sandbox_token())
     runner = None
     if settings.metrics_port:
-        app = build_metrics_app(store, f"http://127.0.0.1:{sdk_port}/metrics")
+        app = build_metrics_app(store, f"http://127.0.0.1:{sdk_port}/metrics", LiveSource(client, provider))
         try:
             runner = await serve_metrics(app, "0.0.0.0", settings.metrics_port)
         except OSError as err:

@@ -1,18 +1,28 @@
-"""`coderunner autoscale simulate` on the shipped trace: the timeline, and a PNG that is really a plot."""
+"""`coderunner autoscale simulate` on the shipped trace: the timeline, and PNG/SVG plots a person can read."""
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
+from xml.etree import ElementTree
 
+import matplotlib.image
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from coderunner.decisions.policy_templates import get_template
 from starter.cli.app import app
-from starter.tools.png import read_png
 from starter.tools.simulate import TraceError, load_trace, simulate_trace
+from starter.tools.simulate_plot import time_unit
 
 TRACE = Path(__file__).resolve().parents[1] / "examples" / "traces" / "web-day.csv"
+
+
+def _svg_texts(path: Path) -> str:
+    """All text the SVG draws (svg.fonttype none keeps labels as <text> elements)."""
+    root = ElementTree.parse(path).getroot()
+    return " ".join("".join(el.itertext()) for el in root.iter("{http://www.w3.org/2000/svg}text"))
 
 
 def test_simulate_prints_the_timeline_and_writes_a_png(tmp_path: Path) -> None:
@@ -21,12 +31,41 @@ def test_simulate_prints_the_timeline_and_writes_a_png(tmp_path: Path) -> None:
                                       "--plot", str(out)])
     assert result.exit_code == 0, result.output
     assert "policy web-app" in result.output and "2→3" in result.output and "peak" in result.output
-    width, height, pixels = read_png(out.read_bytes())
-    assert (width, height) == (900, 600)
-    colors = {pixels[i:i + 3] for i in range(0, len(pixels), 3)}
-    assert len(colors) >= 4  # background, frames, and the three series
-    drawn = sum(1 for i in range(0, len(pixels), 3) if pixels[i:i + 3] != b"\xff\xff\xff")
-    assert drawn > 0.01 * width * height
+    data = out.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", data[16:24])
+    assert (width, height) == (1100, 850)
+    pixels = matplotlib.image.imread(out)[:, :, :3]
+    replicas_green = np.all(np.abs(pixels - np.array([0x1A, 0x8F, 0x3C]) / 255) < 0.03, axis=2)
+    assert replicas_green.sum() > 500  # the replica line is really drawn, not just the frame
+
+
+def test_svg_plot_says_what_it_shows(tmp_path: Path) -> None:
+    """A reader who never saw the code finds the title, the units, the bounds and the decisions."""
+    out = tmp_path / "sim.svg"
+    result = CliRunner().invoke(app, ["autoscale", "simulate", "--trace", str(TRACE), "--policy", "api",
+                                      "--plot", str(out)])
+    assert result.exit_code == 0, result.output
+    texts = _svg_texts(out)
+    policy = get_template("api")
+    for expected in ("policy 'api'", "trace 'web-day.csv'", "load (requests/s)", "replicas (instances)",
+                     "spend (currency units)", "time since trace start (minutes)",
+                     f"max replicas ({policy.max_replicas})", f"min replicas ({policy.min_replicas})",
+                     "scale up (", "scale down (", "offered load (trace)", "replicas ready"):
+        assert expected in texts, f"{expected!r} missing from the SVG's text"
+
+
+def test_long_traces_read_in_hours() -> None:
+    assert time_unit(7200) == (60.0, "minutes")
+    assert time_unit(26 * 3600) == (3600.0, "hours")
+
+
+@pytest.mark.parametrize("name", ["out.jpg", "out"])
+def test_plot_with_an_unknown_image_type_is_refused_before_simulating(tmp_path: Path, name: str) -> None:
+    result = CliRunner().invoke(app, ["autoscale", "simulate", "--trace", str(TRACE),
+                                      "--plot", str(tmp_path / name)])
+    assert result.exit_code == 2 and ".png or .svg" in result.output
+    assert "peak" not in result.output and not (tmp_path / name).exists()
 
 
 def test_simulation_respects_bounds_and_the_down_window() -> None:

@@ -1,11 +1,13 @@
-"""Static checks of docker-compose.yml: no Docker engine runs in CI, so a broken reference (a
-missing file, a misspelt service, a module that was renamed) would otherwise surface only when
-someone runs `docker compose up`. These tests read the YAML and the repo, nothing else.
+"""Checks of docker-compose.yml: no Docker engine runs in CI, so a broken reference (a missing
+file, a misspelt service, a module that was renamed) would otherwise surface only when someone runs
+`docker compose up`. The static tests read the YAML and the repo; the `docker-compose config` tests
+let Compose itself (Debian's docker-compose) validate and resolve the file.
 """
 
 from __future__ import annotations
 
 import ast
+import json
 import re
 import subprocess
 import sys
@@ -14,6 +16,8 @@ from typing import Any
 
 import pytest
 import yaml
+
+from tests.system_tools import require
 
 REPO = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = REPO / "docker-compose.yml"
@@ -164,7 +168,7 @@ def test_search_attributes_registered() -> None:
 
 
 def test_prometheus_scrapes_worker_metrics() -> None:
-    config = yaml.safe_load((REPO / "deploy" / "prometheus.yml").read_text())
+    config = yaml.safe_load((REPO / "deploy" / "prometheus" / "prometheus.yml").read_text())
     targets = yaml.safe_dump(config["scrape_configs"])
     assert "worker" in targets and "9464" in targets
 
@@ -187,3 +191,60 @@ def test_init_state_writes_shared_secrets(tmp_path: Path) -> None:
     assert (tmp_path / "codec.token").read_text() == "tok-123"
     assert len(bytes.fromhex((tmp_path / "codec.key").read_text())) == 32
     assert (tmp_path / "sandbox.token").stat().st_mode & 0o077 == 0
+
+
+# ---- `docker-compose config`: Compose itself validates the file (no Docker engine needed) ------
+
+
+def _compose_config(**env: str) -> subprocess.CompletedProcess[str]:
+    binary = require("docker-compose", "docker-compose")
+    return subprocess.run([binary, "-f", str(COMPOSE_FILE), "config"], cwd=REPO, capture_output=True,
+                          text=True, check=False, timeout=120, env={"PATH": "/usr/bin:/bin", **env})
+
+
+def test_compose_validates_the_file() -> None:
+    result = _compose_config(CODERUNNER_CODEC_TOKEN="t0ken")
+    assert result.returncode == 0, result.stderr
+    resolved = yaml.safe_load(result.stdout)
+    assert set(resolved["services"]) == set(SERVICES)
+    ui = resolved["services"]["temporal-ui"]["environment"]
+    assert ui["TEMPORAL_CODEC_ENDPOINT"].endswith("/t0ken")
+
+
+def test_compose_refuses_to_start_without_the_codec_token() -> None:
+    result = _compose_config()
+    assert result.returncode != 0 and "CODERUNNER_CODEC_TOKEN" in result.stderr
+
+
+def _mounts(service: dict[str, Any]) -> dict[str, str]:
+    """target -> source of a service's volumes in `docker-compose config`'s resolved output."""
+    out = {}
+    for volume in service.get("volumes") or []:
+        if isinstance(volume, str):
+            source, target = volume.split(":")[:2]
+            out[target] = source
+        else:
+            out[volume["target"]] = volume["source"]
+    return out
+
+
+def test_compose_runs_prometheus_with_the_rules_and_grafana_with_the_dashboard() -> None:
+    resolved = yaml.safe_load(_compose_config(CODERUNNER_CODEC_TOKEN="t").stdout)
+    prometheus = _mounts(resolved["services"]["prometheus"])
+    prom_dir = Path(prometheus["/etc/prometheus"])
+    config = yaml.safe_load((prom_dir / "prometheus.yml").read_text())
+    assert config["rule_files"] == ["/etc/prometheus/rules.yml"] and (prom_dir / "rules.yml").is_file()
+    grafana = resolved["services"]["grafana"]
+    mounts = _mounts(grafana)
+    dashboards = Path(mounts["/var/lib/grafana/dashboards"])
+    assert (dashboards / "coderunner.json").is_file()
+    provisioning = Path(mounts["/etc/grafana/provisioning"])
+    provider = yaml.safe_load((provisioning / "dashboards" / "coderunner.yml").read_text())
+    assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
+    sources = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())
+    datasource = sources["datasources"][0]
+    assert datasource["url"] == "http://prometheus:9090"
+    panels = json.loads((dashboards / "coderunner.json").read_text())["panels"]
+    panel_uids = {t["datasource"]["uid"] for p in panels for t in p.get("targets", [])}
+    assert panel_uids == {datasource["uid"]}  # every panel reads the provisioned datasource
+    assert "prometheus" in _depends_on(grafana)

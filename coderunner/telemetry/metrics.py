@@ -75,3 +75,68 @@ ROLLBACKS = Counter(
 PROMOTIONS = Counter(
     "coderunner_rollout_promotions", "Canary rollouts promoted", ["deployment"], registry=REGISTRY
 )
+
+# -- live state, refreshed from Temporal queries and router stats at every scrape (telemetry/live.py)
+# Every worker answers these the same way (they are read, not counted), so dashboards take max().
+
+
+def _live(name: str, documentation: str, *labels: str) -> Gauge:
+    """A gauge of the live-state set (cleared and re-read at every scrape)."""
+    return Gauge(name, documentation, list(labels), registry=REGISTRY)
+
+
+DEPLOYMENT_INFO = _live(
+    "coderunner_deployment_info",
+    "1 per live deployment, labelled with its environment, serving version and status",
+    "deployment", "environment", "version", "status",
+)
+DEPLOYMENT_REPLICAS = _live(
+    "coderunner_deployment_replicas",
+    "Replicas of a deployment by kind: desired (spec), current (instances), healthy",
+    "deployment", "kind",
+)
+INSTANCE_CPU = _live(
+    "coderunner_instance_cpu_percent",
+    "CPU of one app instance in percent of one core, from the last health sweep",
+    "deployment", "instance", "version",
+)
+INSTANCE_MEMORY = _live(
+    "coderunner_instance_memory_bytes",
+    "Resident memory of one app instance, from the last health sweep",
+    "deployment", "instance", "version",
+)
+ROLLOUT_PHASE = _live(
+    "coderunner_rollout_phase",
+    "1 for the phase of a deployment's current (or last) rollout; paused = waiting for a person",
+    "deployment", "version", "phase",
+)
+ROLLOUT_STEP = _live(
+    "coderunner_rollout_step",
+    "Current step (1-based) of a deployment's rollout in progress",
+    "deployment", "version",
+)
+ROLLOUT_STEPS = _live(
+    "coderunner_rollout_steps",
+    "Number of steps of a deployment's rollout in progress",
+    "deployment", "version",
+)
+TRAFFIC_RPS = _live(
+    "coderunner_traffic_requests_per_second",
+    "Requests/s through the deployment's router over the last window, by group (canary | stable)",
+    "deployment", "group",
+)
+TRAFFIC_ERROR_RATIO = _live(
+    "coderunner_traffic_error_ratio",
+    "Share of requests answered 5xx or failed over the last window, by group",
+    "deployment", "group",
+)
+TRAFFIC_P95 = _live(
+    "coderunner_traffic_latency_p95_seconds",
+    "95th percentile latency over the last window, by group",
+    "deployment", "group",
+)
+AUTOSCALE_BUDGET = _live(
+    "coderunner_autoscale_budget",
+    "Monthly budget of a deployment with autoscaling on (currency units)",
+    "deployment",
+)

@@ -38,7 +38,8 @@ from starter.cli.common import (
 )
 from starter.sdk.autoscaling import Autoscaling, human_s
 from starter.sdk.errors import UserError
-from starter.tools.simulate import TraceError, load_trace, render_timeline, simulate_trace, write_plot
+from starter.tools.simulate import TraceError, load_trace, render_timeline, simulate_trace
+from starter.tools.simulate_plot import PlotFormatError, check_plot_path, write_plot
 from starter.views import tables as render
 from starter.views.tables import plural
 
@@ -300,7 +301,7 @@ def simulate(
     trace: Annotated[Path, Opt(help="CSV: t_s,rps[,cpu,memory,latency_p95,error_rate]")],
     policy: Annotated[str, Opt(help="template name")] = "web-app",
     policy_file: Annotated[Path | None, Opt(help="policy YAML")] = None,
-    plot: Annotated[Path | None, Opt(help="write a PNG of load, replicas and cost")] = None,
+    plot: Annotated[Path | None, Opt(help="plot load, replicas, spend: out.png|out.svg")] = None,
     start: Annotated[int | None, Opt(help="replicas at t=0 [default: min]")] = None,
     boot_s: Annotated[float, Opt(help="seconds before a new instance is ready")] = 5.0,
     output: Output = "table",
@@ -308,13 +309,18 @@ def simulate(
     """Replay a metric trace through the same decision function; print the replica timeline."""
     pol = build_policy(policy, policy_file, {}, {})
     try:
+        if plot:
+            check_plot_path(plot)
         rows = load_trace(trace.read_text())
-    except (TraceError, OSError) as err:
+    except (TraceError, PlotFormatError, OSError) as err:
         fail(UserError(str(err)), 2)
     result = simulate_trace(pol, rows, start_replicas=start, boot_s=boot_s)
     emit(result, output, render_timeline)
     if plot:
-        write_plot(result, plot)
+        try:
+            write_plot(result, plot, trace.name)
+        except OSError as err:
+            fail(UserError(f"--plot {plot}: {err}"), 2)
         typer.echo(f"plot written to {plot}")
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import io
 import itertools
-from pathlib import Path
 
 from pydantic import BaseModel
 
@@ -29,7 +28,6 @@ from coderunner.models.autoscale import (
     ScalingHistory,
     ScalingInput,
 )
-from starter.tools.png import BLACK, GREY, Canvas
 
 COLUMNS = ("t_s", "rps", "cpu", "memory", "latency_p95", "error_rate")
 
@@ -153,39 +151,3 @@ def render_timeline(result: SimResult) -> str:
 def _clock(t: float) -> str:
     t = int(t)
     return f"{t // 3600:d}:{t % 3600 // 60:02d}:{t % 60:02d}"
-
-
-def write_plot(result: SimResult, path: Path, width: int = 900, height: int = 600) -> None:
-    """Three stacked panels sharing the time axis: load (blue), replicas (green; ready grey), cost (red)."""
-    canvas = Canvas(width, height)
-    pts = result.points
-    t0, t1 = pts[0].t_s, max(pts[-1].t_s, pts[0].t_s + 1)
-    margin, gap = 20, 15
-    panel_h = (height - 2 * margin - 2 * gap) // 3
-    series = [
-        ([pt.rps for pt in pts], (30, 90, 200), None),
-        ([float(pt.replicas) for pt in pts], (20, 150, 60), [float(pt.ready) for pt in pts]),
-        ([pt.cost for pt in pts], (200, 40, 40), None),
-    ]
-    for n, (values, color, shadow) in enumerate(series):
-        top = margin + n * (panel_h + gap)
-        bottom, left, right = top + panel_h, margin, width - margin
-        canvas.rect(left, top, right, bottom, BLACK)
-        hi = max(max(values), max(shadow or [0.0]), 1e-9) * 1.1
-
-        def xy(t: float, v: float, top: int = top, bottom: int = bottom, left: int = left,
-               right: int = right, hi: float = hi) -> tuple[int, int]:
-            x = left + 1 + round((t - t0) / (t1 - t0) * (right - left - 2))
-            return x, bottom - 1 - round(v / hi * (bottom - top - 2))
-
-        for line_values, line_color in ((shadow, GREY), (values, color)):
-            if line_values is None:
-                continue
-            poly: list[tuple[int, int]] = []
-            for pt, v in zip(pts, line_values, strict=True):
-                x, y = xy(pt.t_s, v)
-                if poly and n == 1:  # replicas are a step function: across, then up or down
-                    poly.append((x, poly[-1][1]))
-                poly.append((x, y))
-            canvas.polyline(poly, line_color, thickness=2)
-    canvas.save(path)
