@@ -201,3 +201,36 @@ def test_describe_tells_a_long_abort_reason_once_wrapped_with_ages() -> None:
     assert "see last rollout" in text
     assert max(len(line) for line in text.splitlines()) <= 110
     assert "1m" in text and "12:00" not in text
+
+
+async def test_deploy_dry_run_shows_what_would_change_and_changes_nothing(
+    cli_env: dict[str, str], cr: CodeRunner, name: str
+) -> None:
+    fresh = await acoderunner("deploy", "examples/demo_app/spec.yaml", "--name", name, "--dry-run",
+                              "--env", "TOKEN=s3cr3t-value", env=cli_env)
+    assert fresh.returncode == 0, fresh.stderr
+    assert f"create {name} v1" in fresh.stdout and "TOKEN" in fresh.stdout and "s3cr3t" not in fresh.stdout
+    assert not [r for r in await cr.list() if r["name"] == name]  # nothing was started
+    await deployed_v1(cr, name, replicas=1)
+    try:
+        changed = await acoderunner("deploy", "examples/demo_app/spec.yaml", "--name", name, "--replicas", "3",
+                                    "--version", "v2", "--dry-run", env=cli_env)
+        assert changed.returncode == 0, changed.stderr
+        assert "replicas: 1 → 3" in changed.stdout and "version: v1 → v2" in changed.stdout
+        assert (await cr.describe(name)).spec.replicas == 1
+    finally:
+        await cr.delete(name)
+
+
+async def test_stack_and_loadgen_speak_json(cli_env: dict[str, str], cr: CodeRunner, name: str) -> None:
+    desc = await deployed_v1(cr, name, replicas=1)
+    try:
+        report = await acoderunner("loadgen", name, "--rps", "20", "--duration", "1s", "-o", "json",
+                                   env=cli_env)
+        assert report.returncode == 0, report.stderr
+        data = json.loads(report.stdout)
+        assert data["url"] == desc.router_url and data["counts"].get("200", 0) >= 10
+    finally:
+        await cr.delete(name)
+    no_stack = coderunner("stack", "-o", "json", env={**cli_env, "CODERUNNER_HOME": "/nonexistent"})
+    assert no_stack.returncode == 1 and "coderunner up" in no_stack.stderr

@@ -12,6 +12,7 @@ import typer
 from coderunner.config.settings import load_settings
 from coderunner.models.deployment import (
     DeploymentDescription,
+    DeploymentSpec,
     DeploymentStatus,
     DeploymentTimings,
     OperationResult,
@@ -54,6 +55,9 @@ def deploy(
     health_path: Annotated[str | None, typer.Option()] = None,
     env: Annotated[list[str] | None, typer.Option("--env", help="KEY=VALUE, repeatable")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="wait until healthy and print describe")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="validate and show what would change; change nothing")
+    ] = False,
     sweep_interval: Annotated[str, typer.Option(help="time between health sweeps: 10s, 1m")] = "10s",
     health_deadline: Annotated[str, typer.Option(help="time an instance has to become healthy")] = "60s",
     home: Home = None,
@@ -81,6 +85,24 @@ def deploy(
         fail(err, 2)
     except ValueError as err:
         fail(UserError(str(err)), 2)
+
+    async def preview() -> None:
+        cr = await connect(home)
+        try:
+            live: DeploymentSpec | None = (await cr.describe(spec.name)).spec
+        except UserError:
+            live = None  # no deployment by that name: it would be created
+        typer.echo(f"dry run, nothing changed — {spec.name}:")
+        for change in render.spec_changes(live, spec):
+            typer.echo(f"  {change}")
+        if live is not None:
+            typer.echo(
+                f"  (deploy refuses an existing name: use scale, restart or `rollout start {spec.name}`)"
+            )
+
+    if dry_run:
+        run(preview)
+        return
 
     async def go() -> None:
         cr = await connect(home)

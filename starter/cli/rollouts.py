@@ -10,6 +10,7 @@ working: `coderunner rollout NAME --version V` means `rollout start NAME --versi
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -84,7 +85,7 @@ def start(
             f"(workflow {started.workflow_id})"
         )
         if watch_:
-            final = await watch(cr.rollouts, name, live=False)
+            final = await watch(cr.rollouts, name, live=sys.stdout.isatty())  # redraw on a terminal
             if final.phase != RolloutPhase.PROMOTED:
                 raise OperationError(f"rollout of {version} did not complete: {final.phase.value}")
 

@@ -10,7 +10,7 @@ import typer
 
 from coderunner.config.home import home_dir
 from coderunner.config.settings import StackNotRunning
-from starter.cli.common import Home, fail, sub_app
+from starter.cli.common import Home, Output, emit, fail, sub_app
 from starter.sdk.errors import OperationError
 from starter.stack import control as stack_mod
 
@@ -33,11 +33,7 @@ def up(
 
 
 def _print_urls(stack: dict[str, Any]) -> None:
-    typer.echo(f"  Temporal     {stack['temporal_address']}")
-    typer.echo(f"  Web UI       {stack['ui_url']}")
-    typer.echo(f"  sandbox host {stack['sandbox_url']}")
-    typer.echo(f"  codec server {stack['codec_url']}")
-    typer.echo(f"  metrics      {stack['metrics_url']}")
+    typer.echo(_stack_text({k: stack[k] for k in URLS}, []))
 
 
 @app.command()
@@ -48,16 +44,32 @@ def down(home: Home = None) -> None:
 
 
 @app.command("stack")
-def stack_cmd(home: Home = None) -> None:
-    """Show what runs where, and whether each piece answers."""
+def stack_cmd(home: Home = None, output: Output = "table") -> None:
+    """Show what runs where, and whether each piece answers (exit 1 if the stack is not running)."""
     root = home_dir(home)
     current = stack_mod.read_stack(root)
     if not current or not stack_mod.supervisor_alive(current):
         fail(StackNotRunning(), 1)
-    _print_urls(current)
-    for name, ok in stack_mod.health(root, current).items():
-        pid = (current.get("processes") or {}).get(name.split()[0], {}).get("pid", "")
-        typer.echo(f"  {name:<13} {'up' if ok else 'DOWN'} {pid}")
+    pieces = [
+        {
+            "piece": name,
+            "up": ok,
+            "pid": (current.get("processes") or {}).get(name.split()[0], {}).get("pid"),
+        }
+        for name, ok in stack_mod.health(root, current).items()
+    ]
+    urls = {k: current[k] for k in URLS}
+    emit({"urls": urls, "pieces": pieces}, output, lambda _: _stack_text(urls, pieces))
+
+
+URLS = ("temporal_address", "ui_url", "sandbox_url", "codec_url", "metrics_url")
+
+
+def _stack_text(urls: dict[str, Any], pieces: list[dict[str, Any]]) -> str:
+    labels = ("Temporal", "Web UI", "sandbox host", "codec server", "metrics")
+    lines = [f"  {label:<12} {urls[key]}" for label, key in zip(labels, URLS, strict=True)]
+    lines += [f"  {p['piece']:<13} {'up' if p['up'] else 'DOWN'} {p['pid'] or ''}".rstrip() for p in pieces]
+    return "\n".join(lines)
 
 
 @app.command()

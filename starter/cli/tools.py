@@ -8,10 +8,10 @@ from typing import Annotated
 import typer
 
 from coderunner.config.home import home_dir
-from starter.cli.common import Home, connect, fail, run, seconds, sub_app
+from starter.cli.common import Home, Output, connect, emit, fail, run, seconds, sub_app
 from starter.sdk.errors import OperationError, UserError
 from starter.tools.demo import run_demo
-from starter.tools.loadgen import run_load
+from starter.tools.loadgen import LoadReport, run_load
 
 REPO = Path(__file__).resolve().parents[2]
 app = sub_app()
@@ -23,6 +23,7 @@ def loadgen(
     rps: Annotated[float, typer.Option(help="requests per second (open loop)")] = 50.0,
     duration: Annotated[str, typer.Option(help="how long: 30s, 2m, 500ms")] = "10s",
     path: Annotated[str, typer.Option(help="request path")] = "/",
+    output: Output = "table",
     home: Home = None,
 ) -> None:
     """Send real HTTP through NAME's router at a fixed rate; report status counts and latency."""
@@ -34,7 +35,7 @@ def loadgen(
         desc = await (await connect(home)).describe(name)
         if not desc.router_url:
             raise OperationError(f"{name} has no router yet (status {desc.status.value})")
-        typer.echo((await run_load(desc.router_url, rps, span, path)).summary())
+        emit(await run_load(desc.router_url, rps, span, path), output, LoadReport.summary)
 
     run(go)
 

@@ -6,7 +6,7 @@ import textwrap
 from datetime import UTC, datetime
 from typing import Any
 
-from coderunner.models.deployment import DeploymentDescription, OperationResult
+from coderunner.models.deployment import DeploymentDescription, DeploymentSpec, OperationResult
 
 
 def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
@@ -29,6 +29,29 @@ def progress_line(desc: DeploymentDescription) -> str:
     line = f"{desc.spec.name}: {healthy}/{desc.spec.replicas} healthy ({desc.status.value})"
     sick = next((i for i in desc.instances if not i.healthy and i.last_error), None)
     return line + (f" — {sick.instance_id}: {sick.last_error}" if sick else "")
+
+
+def spec_changes(live: DeploymentSpec | None, wanted: DeploymentSpec) -> list[str]:
+    """What `deploy` would change, field by field (`replicas: 2 → 3`); env values are never shown,
+    and the live spec's are redacted, so only added and removed keys can be told."""
+    if live is None:
+        keys = ", ".join(wanted.env) or "-"
+        return [
+            f"create {wanted.name} {wanted.version} x{wanted.replicas} in {wanted.environment}",
+            f"  command {' '.join(wanted.command)}; health {wanted.health_path}; env keys {keys}",
+        ]
+    changes = []
+    for field in ("environment", "version", "command", "working_dir", "replicas", "health_path"):
+        before, after = getattr(live, field), getattr(wanted, field)
+        if before != after:
+            show = (lambda v: " ".join(v)) if field == "command" else str
+            changes.append(f"{field}: {show(before)} → {show(after)}")
+    added, removed = sorted(set(wanted.env) - set(live.env)), sorted(set(live.env) - set(wanted.env))
+    if added:
+        changes.append(f"env: + {', '.join(added)}")
+    if removed:
+        changes.append(f"env: - {', '.join(removed)}")
+    return changes or ["no change (env values are not compared: they are secrets)"]
 
 
 def operation_line(result: OperationResult) -> str:
