@@ -213,8 +213,8 @@ async def test_deploy_dry_run_shows_what_would_change_and_changes_nothing(
     assert not [r for r in await cr.list() if r["name"] == name]  # nothing was started
     await deployed_v1(cr, name, replicas=1)
     try:
-        changed = await acoderunner("deploy", "examples/demo_app/spec.yaml", "--name", name, "--replicas", "3",
-                                    "--version", "v2", "--dry-run", env=cli_env)
+        changed = await acoderunner("deploy", "examples/demo_app/spec.yaml", "--name", name,
+                                    "--replicas", "3", "--version", "v2", "--dry-run", env=cli_env)
         assert changed.returncode == 0, changed.stderr
         assert "replicas: 1 → 3" in changed.stdout and "version: v1 → v2" in changed.stdout
         assert (await cr.describe(name)).spec.replicas == 1
