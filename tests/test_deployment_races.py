@@ -1,0 +1,192 @@
+"""No accepted request lost or resurrected (issue 8, defects 1 and 2, the deployment's side).
+
+Real dev server (continue-as-new suggested after CAN_AFTER events), real worker, real sandbox host.
+The only thing bent is *when* a health sweep returns (tests/sweep_gate.py), so work can be queued
+behind the deployment's lock at a chosen moment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError, WorkflowUpdateStage
+from temporalio.testing import WorkflowEnvironment
+
+from coderunner.models.deployment import (
+    DeploymentDescription,
+    DeploymentResult,
+    DeploymentStatus,
+    OperationRequest,
+    ScaleRequest,
+    workflow_id_for,
+)
+from coderunner.models.rollout import RolloutPhase
+from coderunner.models.rollout_api import RolloutRequest
+from coderunner.store.repository import Store
+from starter.sdk import CodeRunner
+from starter.tools.harness import HostProcess
+from tests.conftest import CAN_AFTER, FAST
+from tests.rollout_helpers import fast_strategy
+from tests.sweep_gate import gated_stack, purge, push_history_past
+from tests.test_deployment_workflow import host_instances, spec
+from workflows.deployment import DeploymentWorkflow
+from workflows.rollout_host import rollout_id
+
+SLOW_START = "2"  # seconds each instance takes to listen: keeps a restart or a scale busy that long
+MANUAL = fast_strategy("10,100", "300s", inconclusive_limit=10_000)
+QUICK = FAST.model_copy(update={"sweep_interval_s": 0.3})
+
+
+async def reaches(cr: CodeRunner, name: str, check: Any, timeout_s: float = 60) -> DeploymentDescription:
+    """Poll `describe` until `check` holds; the deadline is only a timeout."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not check(desc := await cr.describe(name)):
+        assert loop.time() < deadline, f"timed out; last: {desc.status} {desc.status_reason}"
+        await asyncio.sleep(0.1)
+    return desc
+
+
+async def accepted(client: Client, name: str, update: Any, arg: Any) -> Any:
+    """Send an update and return once the workflow accepted it (its validator passed)."""
+    return await client.get_workflow_handle(workflow_id_for(name)).start_update(
+        update, arg, wait_for_stage=WorkflowUpdateStage.ACCEPTED
+    )
+
+
+async def refused(handle: Any) -> str:
+    with pytest.raises(WorkflowUpdateFailedError) as caught:
+        await handle.result()
+    return str(caught.value.cause)
+
+
+async def gone(host: HostProcess, cr: CodeRunner, name: str, router_url: str | None) -> None:
+    """Deleted means: no instance on the host, no router, the workflow completed as deleted."""
+    assert await host_instances(host, name) == []
+    result = await cr.client.get_workflow_handle(workflow_id_for(name), result_type=DeploymentResult).result()
+    assert result.status == DeploymentStatus.DELETED
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(httpx.ConnectError):
+            await http.get(router_url or "", timeout=2)
+
+
+async def test_delete_refuses_work_queued_behind_a_restart(
+    cr: CodeRunner, client: Client, sandbox_host: HostProcess, name: str
+) -> None:
+    await cr.deploy(spec(name, 1, STARTUP_DELAY_S=SLOW_START), FAST)
+    desc = await reaches(cr, name, lambda d: d.status == DeploymentStatus.RUNNING)
+    try:
+        restart = await accepted(client, name, DeploymentWorkflow.restart, OperationRequest(reason="busy"))
+        await reaches(cr, name, lambda d: len(d.instances) == 2)  # the surge instance is starting
+        delete = await accepted(client, name, DeploymentWorkflow.delete, OperationRequest(reason="gone"))
+        scale = await accepted(client, name, DeploymentWorkflow.scale, ScaleRequest(replicas=3))
+        again = await accepted(client, name, DeploymentWorkflow.restart, OperationRequest())
+        rollout = await accepted(
+            client, name, DeploymentWorkflow.rollout, RolloutRequest(version="v2", strategy=MANUAL)
+        )
+        await restart.result()
+        assert (await delete.result()).status == DeploymentStatus.DELETED
+        for queued in (scale, again, rollout):
+            assert "deleted" in await refused(queued)
+        await gone(sandbox_host, cr, name, desc.router_url)
+        with pytest.raises(Exception, match="not found"):
+            await client.get_workflow_handle(rollout_id(name, "v2")).describe()
+    finally:
+        await purge(sandbox_host, name)
+
+
+async def test_delete_refuses_work_queued_behind_a_sweep(
+    home: Path, temporal_env: WorkflowEnvironment, sandbox_host: HostProcess, store: Store, name: str
+) -> None:
+    async with gated_stack(home, temporal_env, sandbox_host, store, f"gate-{name}") as (cr, gate):
+        await cr.deploy(spec(name, 1), QUICK)
+        desc = await reaches(cr, name, lambda d: d.status == DeploymentStatus.RUNNING)
+        try:
+            gate.close()
+            await gate.held()
+            client = temporal_env.client
+            delete = await accepted(client, name, DeploymentWorkflow.delete, OperationRequest(reason="gone"))
+            scale = await accepted(client, name, DeploymentWorkflow.scale, ScaleRequest(replicas=2))
+            gate.open()
+            assert (await delete.result()).status == DeploymentStatus.DELETED
+            assert "deleted" in await refused(scale)
+            await gone(sandbox_host, cr, name, desc.router_url)
+        finally:
+            await purge(sandbox_host, name)
+
+
+async def test_stop_sent_while_continue_as_new_waits_is_applied(
+    home: Path, temporal_env: WorkflowEnvironment, sandbox_host: HostProcess, store: Store, name: str
+) -> None:
+    """The sweep that sees the continue-as-new suggestion waits for a running scale; a stop sent
+    during that wait must still stop the deployment (it was dropped with the old run)."""
+    async with gated_stack(home, temporal_env, sandbox_host, store, f"gate-{name}") as (cr, gate):
+        await cr.deploy(spec(name, 1, STARTUP_DELAY_S=SLOW_START), QUICK)
+        await reaches(cr, name, lambda d: d.status == DeploymentStatus.RUNNING)
+        try:
+            first_run = (await cr.handle(name).describe()).run_id
+            scale = await _scale_in_continue_as_new_wait(cr, gate, name)
+            await cr.stop(name, reason="night")
+            await scale.result()
+            await reaches(cr, name, lambda d: d.status == DeploymentStatus.STOPPED and not d.instances)
+            assert await host_instances(sandbox_host, name) == []
+            await _until_run_changes(cr, name, first_run)
+            desc = await cr.describe(name)
+            assert desc.status == DeploymentStatus.STOPPED, "the stop did not survive continue-as-new"
+            assert await cr.delete(name)
+        finally:
+            await purge(sandbox_host, name)
+
+
+async def test_rollout_accepted_while_continue_as_new_waits_survives_it(
+    home: Path, temporal_env: WorkflowEnvironment, sandbox_host: HostProcess, store: Store, name: str
+) -> None:
+    """A rollout started in the last moments of a run outlives the run: the new run re-links it, the
+    rollout is promoted, and the deployment accepts the next rollout command (undo)."""
+    async with gated_stack(home, temporal_env, sandbox_host, store, f"gate-{name}") as (cr, gate):
+        await cr.deploy(spec(name, 1, STARTUP_DELAY_S=SLOW_START), QUICK)
+        await reaches(cr, name, lambda d: d.status == DeploymentStatus.RUNNING)
+        try:
+            first_run = (await cr.handle(name).describe()).run_id
+            scale = await _scale_in_continue_as_new_wait(cr, gate, name)
+            started = await cr.rollouts.start(
+                name, "v2", env={"VERSION": "v2"}, strategy=MANUAL, scale_down_delay_s=0.2
+            )
+            await scale.result()
+            await _until_run_changes(cr, name, first_run)
+            await cr.rollouts.wait(name, lambda s: s.canary_weight == 10, timeout_s=60)
+            await cr.rollouts.promote(name, full=True, reason="ship")
+            assert (await cr.rollouts.wait(name, timeout_s=60)).phase == RolloutPhase.PROMOTED
+            desc = await reaches(cr, name, lambda d: d.rollout is None)
+            assert desc.spec.version == "v2" and desc.last_rollout is not None
+            assert desc.last_rollout.workflow_id == started.workflow_id
+            assert desc.last_rollout.phase == RolloutPhase.PROMOTED
+            assert "v2 to v1" in (await cr.rollouts.undo(name, reason="back")).message
+            await cr.delete(name)
+        finally:
+            await purge(sandbox_host, name)
+
+
+async def _scale_in_continue_as_new_wait(cr: CodeRunner, gate: Any, name: str) -> Any:
+    """Hold a sweep, push the history past the suggestion, queue a slow scale behind the sweep and let
+    the sweep finish: the run now waits for the scale before it continues as new."""
+    gate.close()
+    await gate.held()
+    await push_history_past(cr.client, name, CAN_AFTER)
+    scale = await accepted(cr.client, name, DeploymentWorkflow.scale, ScaleRequest(replicas=2))
+    gate.open()
+    await reaches(cr, name, lambda d: len(d.instances) == 2)  # the scale runs (its instance starts)
+    return scale
+
+
+async def _until_run_changes(cr: CodeRunner, name: str, run_id: str | None, timeout_s: float = 60) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while (described := await cr.handle(name).describe()).run_id == run_id:
+        assert described.status == WorkflowExecutionStatus.RUNNING, described.status
+        assert loop.time() < deadline, "the deployment never continued as new"
+        await asyncio.sleep(0.2)
