@@ -2,8 +2,9 @@
 
 One file per path through the workflow (tests/histories/deployment_*.json): every operation, a
 continue-as-new (the run that continued and the run that carried on), and rollouts from the
-deployment's side (promoted then undone, aborted by a person). Recorded with the code as it was
-before a change, they prove the change replays (`workflow.patched`). Re-record only when a change is
+deployment's side (promoted then undone, aborted by a person) — recorded with the code as it was
+before issue 8, they prove its changes replay (`workflow.patched`) — and the paths issue 8 added
+(a rollout across continue-as-new, a request refused behind a delete). Re-record only when a change is
 *meant* to be incompatible. Recorded without the payload codec so the files replay anywhere.
 
 `python -m tests.record_deployment_histories ops rollout_aborted` records only the named ones.
@@ -17,7 +18,7 @@ import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateStage
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -27,12 +28,19 @@ from coderunner.config.home import HomeLayout
 from coderunner.config.settings import Settings
 from coderunner.config.temporal_bin import temporal_binary
 from coderunner.models import search_attributes as sa
-from coderunner.models.deployment import DeploymentSpec, DeploymentTimings, workflow_id_for
+from coderunner.models.deployment import (
+    DeploymentSpec,
+    DeploymentTimings,
+    OperationRequest,
+    ScaleRequest,
+    workflow_id_for,
+)
 from coderunner.models.rollout import FINISHED_PHASES, RolloutPhase
 from coderunner.store.repository import Store
 from starter.sdk import CodeRunner
 from starter.tools.harness import DEMO_APP, HostProcess
 from tests.rollout_helpers import fast_strategy
+from workflows.deployment import DeploymentWorkflow
 from workflows.registry import WORKFLOWS
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -105,11 +113,55 @@ async def rollout_aborted(cr: CodeRunner, name: str) -> dict[str, str | None]:
     return {"deployment_rollout_aborted": None}
 
 
+async def rollout_across_continue_as_new(cr: CodeRunner, name: str) -> dict[str, str | None]:
+    """(issue 8 code) A paused rollout outlives its deployment's run; the last run sees it promoted."""
+    await deployed(cr, name, HURRIED)
+    await cr.rollouts.start(name, "v2", env={"VERSION": "v2"}, strategy=MANUAL, scale_down_delay_s=0.2)
+    first = (await cr.handle(name).describe()).run_id
+    await cr.rollouts.wait(name, lambda s: s.canary_weight == 50)
+    await cr.rollouts.pause(name, reason="record")
+    await until(lambda: cr.handle(name).describe(), lambda d: d.run_id != first, timeout_s=120)
+    await cr.rollouts.resume(name, reason="record")
+    await cr.rollouts.promote(name, full=True, reason="record")
+    await until(lambda: cr.describe(name), lambda d: d.rollout is None and d.spec.version == "v2")
+    last = (await cr.handle(name).describe()).run_id
+    await cr.delete(name, reason="record")
+    return {"deployment_rollout_continued_first_run": first, "deployment_rollout_continued_last_run": last}
+
+
+async def delete_refuses_queued(cr: CodeRunner, name: str) -> dict[str, str | None]:
+    """(issue 8 code) A scale queued behind a restart, then a delete: the scale is refused at its turn."""
+    await cr.deploy(demo_spec(name).model_copy(update={"env": {"STARTUP_DELAY_S": "1"}}), CALM)
+    await cr.wait_settled(name)
+    handle = cr.handle(name)
+    restart = await handle.start_update(
+        DeploymentWorkflow.restart, OperationRequest(), wait_for_stage=WorkflowUpdateStage.ACCEPTED
+    )
+    await until(lambda: cr.describe(name), lambda d: len(d.instances) == 3)
+    scale = await handle.start_update(
+        DeploymentWorkflow.scale, ScaleRequest(replicas=3), wait_for_stage=WorkflowUpdateStage.ACCEPTED
+    )
+    delete = await handle.start_update(
+        DeploymentWorkflow.delete, OperationRequest(), wait_for_stage=WorkflowUpdateStage.ACCEPTED
+    )
+    await restart.result()
+    await delete.result()
+    try:
+        await scale.result()
+    except WorkflowUpdateFailedError:
+        pass
+    else:
+        raise AssertionError("the scale queued behind delete ran")
+    return {"deployment_delete_refuses_queued": None}
+
+
 SCENARIOS: dict[str, Scenario] = {
     "ops": ops,
     "continue_as_new": continue_as_new,
     "rollout_promoted_undone": rollout_promoted_undone,
     "rollout_aborted": rollout_aborted,
+    "rollout_across_continue_as_new": rollout_across_continue_as_new,
+    "delete_refuses_queued": delete_refuses_queued,
 }
 
 

@@ -51,8 +51,8 @@ async def reaches(cr: CodeRunner, name: str, check: Any, timeout_s: float = 60) 
     return desc
 
 
-async def accepted(client: Client, name: str, update: Any, arg: Any) -> Any:
-    """Send an update and return once the workflow accepted it (its validator passed)."""
+async def sent(client: Client, name: str, update: Any, arg: Any) -> Any:
+    """Send an update; return once the workflow accepted it or refused it (the handle tells which)."""
     return await client.get_workflow_handle(workflow_id_for(name)).start_update(
         update, arg, wait_for_stage=WorkflowUpdateStage.ACCEPTED
     )
@@ -80,18 +80,19 @@ async def test_delete_refuses_work_queued_behind_a_restart(
     await cr.deploy(spec(name, 1, STARTUP_DELAY_S=SLOW_START), FAST)
     desc = await reaches(cr, name, lambda d: d.status == DeploymentStatus.RUNNING)
     try:
-        restart = await accepted(client, name, DeploymentWorkflow.restart, OperationRequest(reason="busy"))
+        restart = await sent(client, name, DeploymentWorkflow.restart, OperationRequest(reason="busy"))
         await reaches(cr, name, lambda d: len(d.instances) == 2)  # the surge instance is starting
-        delete = await accepted(client, name, DeploymentWorkflow.delete, OperationRequest(reason="gone"))
-        scale = await accepted(client, name, DeploymentWorkflow.scale, ScaleRequest(replicas=3))
-        again = await accepted(client, name, DeploymentWorkflow.restart, OperationRequest())
-        rollout = await accepted(
+        scale = await sent(client, name, DeploymentWorkflow.scale, ScaleRequest(replicas=3))
+        delete = await sent(client, name, DeploymentWorkflow.delete, OperationRequest(reason="gone"))
+        again = await sent(client, name, DeploymentWorkflow.restart, OperationRequest())
+        rollout = await sent(
             client, name, DeploymentWorkflow.rollout, RolloutRequest(version="v2", strategy=MANUAL)
         )
         await restart.result()
         assert (await delete.result()).status == DeploymentStatus.DELETED
-        for queued in (scale, again, rollout):
-            assert "deleted" in await refused(queued)
+        assert "was deleted while this request waited" in await refused(scale)  # queued before delete
+        for late in (again, rollout):  # sent after it: refused on arrival today (queued before the fix)
+            assert "deleted" in await refused(late)
         await gone(sandbox_host, cr, name, desc.router_url)
         with pytest.raises(Exception, match="not found"):
             await client.get_workflow_handle(rollout_id(name, "v2")).describe()
@@ -109,11 +110,13 @@ async def test_delete_refuses_work_queued_behind_a_sweep(
             gate.close()
             await gate.held()
             client = temporal_env.client
-            delete = await accepted(client, name, DeploymentWorkflow.delete, OperationRequest(reason="gone"))
-            scale = await accepted(client, name, DeploymentWorkflow.scale, ScaleRequest(replicas=2))
+            scale = await sent(client, name, DeploymentWorkflow.scale, ScaleRequest(replicas=2))
+            delete = await sent(client, name, DeploymentWorkflow.delete, OperationRequest(reason="gone"))
+            late = await sent(client, name, DeploymentWorkflow.scale, ScaleRequest(replicas=3))
             gate.open()
             assert (await delete.result()).status == DeploymentStatus.DELETED
-            assert "deleted" in await refused(scale)
+            assert "was deleted while this request waited" in await refused(scale)
+            assert "deleted" in await refused(late)
             await gone(sandbox_host, cr, name, desc.router_url)
         finally:
             await purge(sandbox_host, name)
@@ -177,7 +180,7 @@ async def _scale_in_continue_as_new_wait(cr: CodeRunner, gate: Any, name: str) -
     gate.close()
     await gate.held()
     await push_history_past(cr.client, name, CAN_AFTER)
-    scale = await accepted(cr.client, name, DeploymentWorkflow.scale, ScaleRequest(replicas=2))
+    scale = await sent(cr.client, name, DeploymentWorkflow.scale, ScaleRequest(replicas=2))
     gate.open()
     await reaches(cr, name, lambda d: len(d.instances) == 2)  # the scale runs (its instance starts)
     return scale
