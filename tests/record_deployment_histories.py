@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import sys
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateStage
@@ -188,20 +189,21 @@ async def save(client: Client, name: str, files: dict[str, str | None]) -> None:
         print(f"wrote {path} ({len(history.events)} events)")
 
 
-async def record(names: list[str]) -> None:
+@asynccontextmanager
+async def recording_stack(can_after: int | None = CAN_AFTER) -> AsyncIterator[tuple[Client, CodeRunner]]:
+    """A throw-away dev server (no codec), sandbox host and worker; `can_after` sets the server's
+    continue-as-new suggestion (None: the server's default)."""
     home = Path(tempfile.mkdtemp(prefix="record-"))
     host = HostProcess(home).start()
+    extra = ["--log-level", "error"]
+    if can_after is not None:
+        extra += ["--dynamic-config-value", f"limit.historyCount.suggestContinueAsNew={can_after}"]
     try:
         async with await WorkflowEnvironment.start_local(
             dev_server_existing_path=temporal_binary(),
             search_attributes=sa.ALL,
             data_converter=pydantic_data_converter,
-            dev_server_extra_args=[
-                "--log-level",
-                "error",
-                "--dynamic-config-value",
-                f"limit.historyCount.suggestContinueAsNew={CAN_AFTER}",
-            ],
+            dev_server_extra_args=extra,
         ) as env:
             store = Store(url=f"sqlite:///{HomeLayout(home).app_db}")
             async with Worker(
@@ -213,12 +215,16 @@ async def record(names: list[str]) -> None:
                 settings = Settings(
                     home=home, temporal_address="-", task_queue="record", sandbox_url=host.url
                 )
-                cr = CodeRunner(env.client, settings)
-                for scenario in names:
-                    name = f"rec-{scenario.replace('_', '-')}"
-                    await save(env.client, name, await SCENARIOS[scenario](cr, name))
+                yield env.client, CodeRunner(env.client, settings)
     finally:
         host.cleanup()
+
+
+async def record(names: list[str]) -> None:
+    async with recording_stack() as (client, cr):
+        for scenario in names:
+            name = f"rec-{scenario.replace('_', '-')}"
+            await save(client, name, await SCENARIOS[scenario](cr, name))
 
 
 if __name__ == "__main__":

@@ -8,11 +8,14 @@ behind the deployment's lock at a chosen moment.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import pytest_asyncio
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError, WorkflowUpdateStage
 from temporalio.testing import WorkflowEnvironment
 
@@ -31,10 +34,19 @@ from starter.sdk import CodeRunner
 from starter.tools.harness import HostProcess
 from tests.conftest import CAN_AFTER, FAST
 from tests.rollout_helpers import fast_strategy
-from tests.sweep_gate import gated_stack, purge, push_history_past
+from tests.sweep_gate import SweepGate, gated_stack, purge, push_history_past
 from tests.test_deployment_workflow import host_instances, spec
 from workflows.deployment import DeploymentWorkflow
 from workflows.rollout_host import rollout_id
+
+
+@dataclass
+class Gated:
+    cr: CodeRunner
+    gate: SweepGate
+    desc: DeploymentDescription
+    first_run: str | None
+
 
 SLOW_START = "2"  # seconds each instance takes to listen: keeps a restart or a scale busy that long
 MANUAL = fast_strategy("10,100", "300s", inconclusive_limit=10_000)
@@ -100,81 +112,76 @@ async def test_delete_refuses_work_queued_behind_a_restart(
         await purge(sandbox_host, name)
 
 
-async def test_delete_refuses_work_queued_behind_a_sweep(
+@pytest_asyncio.fixture
+async def gated(
     home: Path, temporal_env: WorkflowEnvironment, sandbox_host: HostProcess, store: Store, name: str
-) -> None:
+) -> AsyncIterator[Gated]:
+    """A running 1-instance deployment (slow-starting instances, 0.3 s sweeps) on a worker whose
+    health sweeps pass a gate; whatever the test leaves on the host is removed."""
     async with gated_stack(home, temporal_env, sandbox_host, store, f"gate-{name}") as (cr, gate):
-        await cr.deploy(spec(name, 1), QUICK)
+        await cr.deploy(spec(name, 1, STARTUP_DELAY_S=SLOW_START), QUICK)
         desc = await reaches(cr, name, lambda d: d.status == DeploymentStatus.RUNNING)
         try:
-            gate.close()
-            await gate.held()
-            client = temporal_env.client
-            scale = await sent(client, name, DeploymentWorkflow.scale, ScaleRequest(replicas=2))
-            delete = await sent(client, name, DeploymentWorkflow.delete, OperationRequest(reason="gone"))
-            late = await sent(client, name, DeploymentWorkflow.scale, ScaleRequest(replicas=3))
-            gate.open()
-            assert (await delete.result()).status == DeploymentStatus.DELETED
-            assert "was deleted while this request waited" in await refused(scale)
-            assert "deleted" in await refused(late)
-            await gone(sandbox_host, cr, name, desc.router_url)
+            yield Gated(cr, gate, desc, (await cr.handle(name).describe()).run_id)
         finally:
             await purge(sandbox_host, name)
+
+
+async def test_delete_refuses_work_queued_behind_a_sweep(
+    gated: Gated, sandbox_host: HostProcess, name: str
+) -> None:
+    cr, gate = gated.cr, gated.gate
+    gate.close()
+    await gate.held()
+    scale = await sent(cr.client, name, DeploymentWorkflow.scale, ScaleRequest(replicas=2))
+    delete = await sent(cr.client, name, DeploymentWorkflow.delete, OperationRequest(reason="gone"))
+    late = await sent(cr.client, name, DeploymentWorkflow.scale, ScaleRequest(replicas=3))
+    gate.open()
+    assert (await delete.result()).status == DeploymentStatus.DELETED
+    assert "was deleted while this request waited" in await refused(scale)
+    assert "deleted" in await refused(late)
+    await gone(sandbox_host, cr, name, gated.desc.router_url)
 
 
 async def test_stop_sent_while_continue_as_new_waits_is_applied(
-    home: Path, temporal_env: WorkflowEnvironment, sandbox_host: HostProcess, store: Store, name: str
+    gated: Gated, sandbox_host: HostProcess, name: str
 ) -> None:
     """The sweep that sees the continue-as-new suggestion waits for a running scale; a stop sent
     during that wait must still stop the deployment (it was dropped with the old run)."""
-    async with gated_stack(home, temporal_env, sandbox_host, store, f"gate-{name}") as (cr, gate):
-        await cr.deploy(spec(name, 1, STARTUP_DELAY_S=SLOW_START), QUICK)
-        await reaches(cr, name, lambda d: d.status == DeploymentStatus.RUNNING)
-        try:
-            first_run = (await cr.handle(name).describe()).run_id
-            scale = await _scale_in_continue_as_new_wait(cr, gate, name)
-            await cr.stop(name, reason="night")
-            await scale.result()
-            await reaches(cr, name, lambda d: d.status == DeploymentStatus.STOPPED and not d.instances)
-            assert await host_instances(sandbox_host, name) == []
-            await _until_run_changes(cr, name, first_run)
-            desc = await cr.describe(name)
-            assert desc.status == DeploymentStatus.STOPPED, "the stop did not survive continue-as-new"
-            assert await cr.delete(name)
-        finally:
-            await purge(sandbox_host, name)
+    cr = gated.cr
+    scale = await _scale_in_continue_as_new_wait(cr, gated.gate, name)
+    await cr.stop(name, reason="night")
+    await scale.result()
+    await reaches(cr, name, lambda d: d.status == DeploymentStatus.STOPPED and not d.instances)
+    assert await host_instances(sandbox_host, name) == []
+    await _until_run_changes(cr, name, gated.first_run)
+    desc = await cr.describe(name)
+    assert desc.status == DeploymentStatus.STOPPED, "the stop did not survive continue-as-new"
+    assert await cr.delete(name)
 
 
-async def test_rollout_accepted_while_continue_as_new_waits_survives_it(
-    home: Path, temporal_env: WorkflowEnvironment, sandbox_host: HostProcess, store: Store, name: str
-) -> None:
+async def test_rollout_accepted_while_continue_as_new_waits_survives_it(gated: Gated, name: str) -> None:
     """A rollout started in the last moments of a run outlives the run: the new run re-links it, the
     rollout is promoted, and the deployment accepts the next rollout command (undo)."""
-    async with gated_stack(home, temporal_env, sandbox_host, store, f"gate-{name}") as (cr, gate):
-        await cr.deploy(spec(name, 1, STARTUP_DELAY_S=SLOW_START), QUICK)
-        await reaches(cr, name, lambda d: d.status == DeploymentStatus.RUNNING)
-        try:
-            first_run = (await cr.handle(name).describe()).run_id
-            scale = await _scale_in_continue_as_new_wait(cr, gate, name)
-            started = await cr.rollouts.start(
-                name, "v2", env={"VERSION": "v2"}, strategy=MANUAL, scale_down_delay_s=0.2
-            )
-            await scale.result()
-            await _until_run_changes(cr, name, first_run)
-            await cr.rollouts.wait(name, lambda s: s.canary_weight == 10, timeout_s=60)
-            await cr.rollouts.promote(name, full=True, reason="ship")
-            assert (await cr.rollouts.wait(name, timeout_s=60)).phase == RolloutPhase.PROMOTED
-            desc = await reaches(cr, name, lambda d: d.rollout is None)
-            assert desc.spec.version == "v2" and desc.last_rollout is not None
-            assert desc.last_rollout.workflow_id == started.workflow_id
-            assert desc.last_rollout.phase == RolloutPhase.PROMOTED
-            assert "v2 to v1" in (await cr.rollouts.undo(name, reason="back")).message
-            await cr.delete(name)
-        finally:
-            await purge(sandbox_host, name)
+    cr = gated.cr
+    scale = await _scale_in_continue_as_new_wait(cr, gated.gate, name)
+    started = await cr.rollouts.start(
+        name, "v2", env={"VERSION": "v2"}, strategy=MANUAL, scale_down_delay_s=0.2
+    )
+    await scale.result()
+    await _until_run_changes(cr, name, gated.first_run)
+    await cr.rollouts.wait(name, lambda s: s.canary_weight == 10, timeout_s=60)
+    await cr.rollouts.promote(name, full=True, reason="ship")
+    assert (await cr.rollouts.wait(name, timeout_s=60)).phase == RolloutPhase.PROMOTED
+    desc = await reaches(cr, name, lambda d: d.rollout is None)
+    assert desc.spec.version == "v2" and desc.last_rollout is not None
+    assert desc.last_rollout.workflow_id == started.workflow_id
+    assert desc.last_rollout.phase == RolloutPhase.PROMOTED
+    assert "v2 to v1" in (await cr.rollouts.undo(name, reason="back")).message
+    await cr.delete(name)
 
 
-async def _scale_in_continue_as_new_wait(cr: CodeRunner, gate: Any, name: str) -> Any:
+async def _scale_in_continue_as_new_wait(cr: CodeRunner, gate: SweepGate, name: str) -> Any:
     """Hold a sweep, push the history past the suggestion, queue a slow scale behind the sweep and let
     the sweep finish: the run now waits for the scale before it continues as new."""
     gate.close()
