@@ -200,3 +200,26 @@ async def _until_run_changes(cr: CodeRunner, name: str, run_id: str | None, time
         assert described.status == WorkflowExecutionStatus.RUNNING, described.status
         assert loop.time() < deadline, "the deployment never continued as new"
         await asyncio.sleep(0.2)
+
+
+async def test_undo_queued_behind_a_sweep_refused_by_delete(
+    gated: Gated, sandbox_host: HostProcess, name: str
+) -> None:
+    """After a promoted rollout, an `undo` waiting behind a sweep when `delete` arrives is refused: the
+    old version does not come back after the delete."""
+    cr, gate = gated.cr, gated.gate
+    await cr.rollouts.start(name, "v2", env={"VERSION": "v2"}, strategy=MANUAL, scale_down_delay_s=0.2)
+    await cr.rollouts.wait(name, lambda s: s.canary_weight == 10, timeout_s=60)
+    await cr.rollouts.promote(name, full=True, reason="ship")
+    assert (await cr.rollouts.wait(name, timeout_s=60)).phase == RolloutPhase.PROMOTED
+    await reaches(cr, name, lambda d: d.rollout is None and d.previous_version == "v1")
+    gate.close()
+    await gate.held()
+    undo = await sent(cr.client, name, DeploymentWorkflow.undo, OperationRequest(reason="back"))
+    delete = await sent(cr.client, name, DeploymentWorkflow.delete, OperationRequest(reason="gone"))
+    rollout = await sent(cr.client, name, DeploymentWorkflow.rollout, RolloutRequest(version="v3"))
+    gate.open()
+    assert (await delete.result()).status == DeploymentStatus.DELETED
+    assert "was deleted while this request waited" in await refused(undo)
+    assert "deleted" in await refused(rollout)
+    await gone(sandbox_host, cr, name, gated.desc.router_url)
