@@ -35,8 +35,12 @@ class BenchStack:
 
 @contextlib.asynccontextmanager
 async def bench_stack(
-    extra_workflows: Sequence[type] = (), extra_activities: Sequence = (), task_queue: str = "bench"
+    extra_workflows: Sequence[type] = (),
+    extra_activities: Sequence = (),
+    task_queue: str = "bench",
+    server_args: Sequence[str] = (),
 ) -> AsyncIterator[BenchStack]:
+    """`server_args`: extra `temporal server start-dev` flags, e.g. a dynamic-config value."""
     home = Path(tempfile.mkdtemp(prefix="coderunner-bench-"))
     host = HostProcess(home).start()
     key = read_or_create_key(HomeLayout(home).codec_key)
@@ -45,7 +49,7 @@ async def bench_stack(
             dev_server_existing_path=temporal_binary(),
             search_attributes=sa.ALL,
             data_converter=data_converter(key),
-            dev_server_extra_args=["--log-level", "error"],
+            dev_server_extra_args=["--log-level", "error", *server_args],
         ) as env:
             store = Store(url=f"sqlite:///{HomeLayout(home).app_db}")
             provider = host.client()

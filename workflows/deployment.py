@@ -2,11 +2,21 @@
 
 It provisions, serves scale/restart/delete updates and stop/start signals, and sweeps health on a
 durable timer, replacing dead instances. All of it survives worker and server restarts.
+
+No accepted request is lost or resurrected (issue 8), each change guarded by `workflow.patched` so
+running deployments replay (tests/histories/deployment_*.json):
+- DELETE_WINS: once `delete` is accepted, everything else refuses: requests queued behind the lock
+  get a clear "was deleted" answer, so nothing re-creates instances or the router after it;
+- KEEPS_WORK: continue-as-new only with nothing queued, re-checked after the handlers finished (a
+  stop/start or a rollout command that arrived meanwhile is applied first); `rollout` takes the lock;
+  the rollout outlives the run (ABANDON) and the next run re-links it (workflows/rollout_host.py);
+- CAN_DURING_ROLLOUT: the run continues-as-new while a rollout runs, so history stays bounded.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import timedelta
 
 from temporalio import workflow
@@ -14,7 +24,6 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.store import StoreActivities
-    from coderunner.decisions.instances import judge_sweep
     from coderunner.models import search_attributes as sa
     from coderunner.models.activity_io import AuditEventInput, DeploymentSnapshot
     from coderunner.models.deployment import (
@@ -29,11 +38,17 @@ with workflow.unsafe.imports_passed_through():
         ScaleRequest,
     )
     from coderunner.models.rollout_api import RolloutCommand, RolloutRequest, RolloutStarted
-    from workflows.instance_ops import InstanceOps
-    from workflows.options import STORE_CALL
-    from workflows.rollout_host import RolloutHost
+
+# decisions and workflow helpers are imported inside the sandbox: its determinism checks apply to them
+from coderunner.decisions.instances import judge_sweep
+from workflows.instance_ops import InstanceOps
+from workflows.options import STORE_CALL
+from workflows.rollout_host import RolloutHost
 
 _ENDED = (DeploymentStatus.DELETING, DeploymentStatus.DELETED)
+DELETE_WINS = "deployment-delete-wins"
+KEEPS_WORK = "deployment-can-keeps-accepted-work"
+CAN_DURING_ROLLOUT = "deployment-can-during-rollout"
 
 
 @workflow.defn
@@ -43,11 +58,18 @@ class DeploymentWorkflow:
         self._timings = inp.timings
         self._state: DeploymentState = inp.state or DeploymentState(spec=inp.spec)
         self._fresh = inp.state is None
+        # decided once per run, at its start: a run recorded before a change keeps the old behaviour
+        self._delete_wins = workflow.patched(DELETE_WINS)
+        self._keeps_work = workflow.patched(KEEPS_WORK)
+        self._can_during_rollout = workflow.patched(CAN_DURING_ROLLOUT)
         self._ops = InstanceOps(self._state, self._timings)
-        self._rollouts = RolloutHost(self._state, self._ops, self._event, self._publish)
+        self._rollouts = RolloutHost(
+            self._state, self._ops, self._event, self._publish, outlives_run=self._keeps_work
+        )
         self._lock = asyncio.Lock()
         self._controls: list[tuple[str, OperationRequest]] = []
         self._deleted = False
+        self._deleting = False  # a delete was accepted (DELETE_WINS): nothing else runs any more
         self._saved: tuple | None = None
 
     @workflow.run
@@ -62,6 +84,8 @@ class DeploymentWorkflow:
                 await self._ops.converge()
                 await self._event("deployed", self._summary_line())
                 await self._publish()
+        elif self._keeps_work:
+            self._rollouts.relink()
         interval = self._timings.sweep_interval_s
         next_sweep = workflow.time() + interval
         while not self._deleted:
@@ -80,20 +104,19 @@ class DeploymentWorkflow:
                 continue
             if self._rollouts.pending:
                 async with self._lock:
-                    await self._rollouts.process(self._rollouts.pending.pop(0))
+                    item = self._rollouts.pending.pop(0)
+                    if not self._deleting:  # the rollout is being cancelled with the deployment
+                        await self._rollouts.process(item)
                 continue
             async with self._lock:
                 await self._sweep()
             next_sweep = workflow.time() + interval
-            if (
-                workflow.info().is_continue_as_new_suggested()
-                and not self._controls
-                and self._state.rollout is None
-            ):  # a running rollout child keeps this run
+            if workflow.info().is_continue_as_new_suggested() and self._may_continue():
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(
-                    DeploymentInput(spec=self._state.spec, timings=self._timings, state=self._state)
-                )
+                if not self._keeps_work or self._may_continue():  # again: handlers ran meanwhile
+                    workflow.continue_as_new(
+                        DeploymentInput(spec=self._state.spec, timings=self._timings, state=self._state)
+                    )
         await workflow.wait_condition(workflow.all_handlers_finished)
         return DeploymentResult(name=self._state.spec.name, status=self._state.status)
 
@@ -102,6 +125,7 @@ class DeploymentWorkflow:
     @workflow.update
     async def scale(self, req: ScaleRequest) -> OperationResult:
         async with self._lock:
+            self._refuse_if_deleted("scale")
             previous = self._state.spec.replicas
             self._state.spec = self._state.spec.model_copy(update={"replicas": req.replicas})
             await self._event("scaled", f"scale {previous} → {req.replicas}", req.actor, req.reason)
@@ -118,6 +142,7 @@ class DeploymentWorkflow:
     async def restart(self, req: OperationRequest) -> OperationResult:
         """Rolling: one surge instance up and healthy before each old one leaves, so never below capacity."""
         async with self._lock:
+            self._refuse_if_deleted("restart")
             await self._event("restart", "rolling restart started", req.actor, req.reason)
             for old in [r.instance_id for r in self._ops.stable()]:
                 failures = await self._ops.add(1)
@@ -140,11 +165,20 @@ class DeploymentWorkflow:
 
     @workflow.update
     async def delete(self, req: OperationRequest) -> OperationResult:
+        """Everything goes: instances (canary and retiring ones too), the router, a running rollout.
+
+        Accepted, it wins over whatever waits for the lock: those requests are refused when their
+        turn comes, so after `delete` returns nothing re-creates an instance or re-opens the router."""
+        if self._delete_wins:
+            self._deleting = True
         async with self._lock:
+            if self._delete_wins and self._state.status == DeploymentStatus.DELETED:
+                return self._result("already deleted")  # two deletes passed their validators at once
             self._state.status = DeploymentStatus.DELETING
             await self._event("deleting", "tearing down", req.actor, req.reason)
             await self._publish()
-            await self._ops.remove([r.instance_id for r in self._state.instances], drain=False)
+            extra = await self._rollouts.end_for_delete() if self._delete_wins else []
+            await self._ops.remove([r.instance_id for r in self._state.instances] + extra, drain=False)
             await self._ops.delete_router()
             self._state.status = DeploymentStatus.DELETED
             await self._event("deleted", "all instances and the router removed", req.actor, req.reason)
@@ -158,8 +192,15 @@ class DeploymentWorkflow:
 
     @workflow.update
     async def rollout(self, req: RolloutRequest) -> RolloutStarted:
-        """Start a CanaryRolloutWorkflow child (`rollout/<name>/<version>`); see workflows/rollout.py."""
-        return await self._rollouts.start(req)
+        """Start a CanaryRolloutWorkflow child (`rollout/<name>/<version>`); see workflows/rollout.py.
+
+        Under the lock (KEEPS_WORK): never interleaved with a scale, a sweep or a continue-as-new."""
+        if not self._keeps_work:
+            return await self._rollouts.start(req)
+        async with self._lock:
+            self._refuse_if_deleted("roll out")
+            self._check_again(lambda: self._rollouts.validate(req))
+            return await self._rollouts.start(req)
 
     @rollout.validator
     def _check_rollout(self, req: RolloutRequest) -> None:
@@ -170,6 +211,9 @@ class DeploymentWorkflow:
     async def undo(self, req: OperationRequest) -> OperationResult:
         """Back to the version before the last promotion, all at once (no canary steps)."""
         async with self._lock:
+            self._refuse_if_deleted("undo")
+            if self._keeps_work:
+                self._check_again(self._rollouts.validate_undo)
             return self._result(await self._rollouts.undo(req))
 
     @undo.validator
@@ -213,7 +257,7 @@ class DeploymentWorkflow:
 
     async def _apply_control(self, kind: str, req: OperationRequest) -> None:
         async with self._lock:
-            if self._state.status in _ENDED:
+            if self._state.status in _ENDED or self._deleting:
                 return
             if kind == "stop" and self._state.status != DeploymentStatus.STOPPED:
                 await self._ops.remove([r.instance_id for r in self._state.instances])
@@ -229,7 +273,8 @@ class DeploymentWorkflow:
 
     async def _sweep(self) -> None:
         """Replace dead or persistently unhealthy instances, then top up to the desired count."""
-        if self._state.status in (*_ENDED, DeploymentStatus.STOPPED, DeploymentStatus.FAILED):
+        idle = (*_ENDED, DeploymentStatus.STOPPED, DeploymentStatus.FAILED)
+        if self._deleting or self._state.status in idle:
             return
         if self._state.instances:
             report = await self._ops.check()
@@ -246,10 +291,39 @@ class DeploymentWorkflow:
         await self._publish()
 
     def _refuse_if_ended(self, what: str) -> None:
+        if self._deleting and self._state.status not in _ENDED:
+            raise ValueError(f"cannot {what}: deployment {self._state.spec.name} is being deleted")
         if self._state.status in _ENDED or self._deleted:
             raise ValueError(
                 f"cannot {what}: deployment {self._state.spec.name} is {self._state.status.value}"
             )
+
+    def _refuse_if_deleted(self, what: str) -> None:
+        """For a request that waited for the lock while a delete was accepted (DELETE_WINS)."""
+        if self._deleting or (self._delete_wins and self._state.status in _ENDED):
+            raise ApplicationError(
+                f"{what} refused: deployment {self._state.spec.name} was deleted while this request "
+                "waited for its turn; nothing was changed",
+                type="DeploymentDeleted",
+                non_retryable=True,
+            )
+
+    @staticmethod
+    def _check_again(check: Callable[[], None]) -> None:
+        """A validator's check, repeated once the lock is held (the state may have moved on): its
+        refusal fails this update only, as bad input, instead of failing the workflow task."""
+        try:
+            check()
+        except ValueError as err:
+            raise ApplicationError(str(err), type="ValueError", non_retryable=True) from None
+
+    def _may_continue(self) -> bool:
+        """Continue-as-new only when the new run loses nothing: no queued signal or rollout command,
+        no delete under way (KEEPS_WORK); a running rollout no longer holds it (CAN_DURING_ROLLOUT)."""
+        if not self._keeps_work:
+            return not self._controls and self._state.rollout is None
+        queued = bool(self._controls or self._rollouts.pending) or self._deleting or self._deleted
+        return not queued and (self._state.rollout is None or self._can_during_rollout)
 
     def _result(self, message: str) -> OperationResult:
         return OperationResult(

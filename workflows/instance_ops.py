@@ -14,7 +14,6 @@ from temporalio.exceptions import ActivityError, TimeoutError
 
 with workflow.unsafe.imports_passed_through():
     from activities.sandbox import SandboxActivities
-    from coderunner.decisions.instances import instance_id, plan_scale, split_weights, status_for
     from coderunner.models.activity_io import (
         CheckReport,
         CheckRequest,
@@ -30,7 +29,10 @@ with workflow.unsafe.imports_passed_through():
         InstanceRecord,
     )
     from coderunner.models.sandbox import InstanceGroup, InstanceSpec, RouterBackend, RouterConfig
-    from workflows.options import SANDBOX_CALL, health_wait
+
+# decisions and workflow helpers are imported inside the sandbox: its determinism checks apply to them
+from coderunner.decisions.instances import instance_id, plan_scale, split_weights, status_for
+from workflows.options import SANDBOX_CALL, health_wait
 
 
 def failure_message(err: BaseException) -> str:

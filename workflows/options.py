@@ -50,3 +50,14 @@ def health_wait(deadline_s: float) -> ActivityOptions:
             non_retryable_error_types=["InstanceExited"],
         ),
     }
+
+
+# Waiting for a rollout a continued deployment run re-linked (activities/rollout_watch.py): as long as
+# the rollout lasts; the heartbeat timeout bounds how long a lost worker leaves it unwatched.
+ROLLOUT_WATCH: ActivityOptions = {
+    "start_to_close_timeout": timedelta(days=30),
+    "heartbeat_timeout": timedelta(seconds=10),
+    "retry_policy": RetryPolicy(
+        initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10)
+    ),
+}

@@ -6,12 +6,18 @@ retire old instances, remove the canary, record events. The child asks with a `r
 signal; commands are queued and applied one at a time by the deployment's main loop under its lock
 (never interleaved with a scale, a sweep or a restart), then acknowledged with a `command_done`
 signal to the child. `undo` (back to the previous version, no steps) lives here too.
+
+The rollout outlives its deployment's run (parent-close ABANDON): the deployment continues-as-new
+when its history asks for it even while a rollout runs, and the next run re-links (`relink`): the
+rollout signals the deployment by workflow id, so its commands reach whichever run is current, and
+an activity waits for its end in place of the lost child handle. Deleting the deployment cancels it.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 from pydantic import ValidationError
 from temporalio import workflow
@@ -20,7 +26,7 @@ from temporalio.exceptions import ApplicationError, ChildWorkflowError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from coderunner.decisions.canary import plan_weights
+    from activities.rollout_watch import RolloutWatchActivities
     from coderunner.models import search_attributes as sa
     from coderunner.models.deployment import (
         DeploymentSpec,
@@ -39,8 +45,12 @@ with workflow.unsafe.imports_passed_through():
         RolloutStarted,
     )
     from coderunner.models.sandbox import InstanceGroup
-    from workflows.instance_ops import InstanceOps, failure_message
-    from workflows.rollout import CanaryRolloutWorkflow
+
+# decisions and workflow helpers are imported inside the sandbox: its determinism checks apply to them
+from coderunner.decisions.canary import plan_weights
+from workflows.instance_ops import InstanceOps, failure_message
+from workflows.options import ROLLOUT_WATCH
+from workflows.rollout import CanaryRolloutWorkflow
 
 EventFn = Callable[..., Awaitable[None]]
 PublishFn = Callable[[], Awaitable[None]]
@@ -53,8 +63,12 @@ def rollout_id(name: str, version: str) -> str:
 
 
 class RolloutHost:
-    def __init__(self, state: DeploymentState, ops: InstanceOps, event: EventFn, publish: PublishFn) -> None:
+    def __init__(self, state: DeploymentState, ops: InstanceOps, event: EventFn, publish: PublishFn,
+                 outlives_run: bool = False) -> None:
+        """`outlives_run`: the rollout is started with parent-close ABANDON, so it survives this run's
+        continue-as-new (the next run re-links it); otherwise TERMINATE, as before (patched)."""
         self.state = state
+        self.outlives_run = outlives_run
         self.ops = ops
         self.event = event
         self.publish = publish
@@ -111,19 +125,54 @@ class RolloutHost:
                     SearchAttributePair(sa.ROLLOUT_PHASE, RolloutPhase.PROVISIONING.value),
                     SearchAttributePair(sa.CANARY_WEIGHT, 0),
                 ]),
-                # the deployment never continues-as-new while a rollout runs; deleting it ends the rollout
-                parent_close_policy=ParentClosePolicy.TERMINATE,
+                # ABANDON: the rollout outlives a continue-as-new of this run; `delete` cancels it
+                parent_close_policy=ParentClosePolicy.ABANDON if self.outlives_run
+                else ParentClosePolicy.TERMINATE,
             )
         except Exception as err:
             st.rollout, st.rollout_spec = None, None
             raise ApplicationError(f"could not start {wid}: {err}") from err
         await self.event("rollout_started", f"canary rollout {st.spec.version} → {req.version} started, "
                          f"weights {weights} ({wid})", req.actor, req.reason)
-        task = asyncio.create_task(self._await_child(handle, wid))
-        self._watchers.add(task)
-        task.add_done_callback(self._watchers.discard)
+        self._watch(self._await_child(handle, wid))
         return RolloutStarted(workflow_id=wid, version=req.version, from_version=st.spec.version,
                               weights=weights)
+
+    def _watch(self, waiting: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(waiting)
+        self._watchers.add(task)
+        task.add_done_callback(self._watchers.discard)
+
+    def relink(self) -> None:
+        """In a run that continued as new with a rollout running: learn how it ends (no child handle
+        here), through an activity that waits on its result. Its commands reach this run anyway: the
+        rollout signals the deployment by workflow id."""
+        if self.state.rollout is not None:
+            self._watch(self._await_relinked(self.state.rollout.model_copy()))
+
+    async def _await_relinked(self, link: RolloutLink) -> None:
+        result = await workflow.execute_activity_method(
+            RolloutWatchActivities.await_rollout, link, summary=f"wait for {link.workflow_id} to end",
+            **ROLLOUT_WATCH)
+        self.pending.append(result)
+
+    async def end_for_delete(self) -> list[str]:
+        """The deployment is being deleted: cancel its rollout, keep the story, return what to destroy
+        besides the instance set (old instances waiting for the scale-down delay)."""
+        st = self.state
+        link = st.rollout
+        if link is not None:
+            try:
+                await workflow.get_external_workflow_handle(link.workflow_id).cancel()
+            except Exception as err:  # it ended meanwhile: nothing to cancel
+                workflow.logger.warning("cancel of %s not delivered: %s", link.workflow_id, err)
+            st.last_rollout = link.model_copy(update={
+                "phase": RolloutPhase.ABORTED, "canary_weight": 0,
+                "outcome": "cancelled: the deployment was deleted"})
+            st.rollout, st.rollout_spec = None, None
+        self.pending.clear()
+        doomed, st.retiring = [r.instance_id for r in st.retiring], []
+        return doomed
 
     async def _await_child(self, handle: workflow.ChildWorkflowHandle, wid: str) -> None:
         """Whatever way the rollout ends, the deployment learns it and clears the way for the next one."""
