@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
@@ -23,6 +24,16 @@ async def test_recorded_lifecycle_replays() -> None:
     kinds = {e.WhichOneof("attributes") for e in history.events}
     assert "workflow_execution_update_accepted_event_attributes" in kinds  # scale/restart/delete
     assert "timer_started_event_attributes" in kinds  # health sweeps
+    result = await Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter).replay_workflow(
+        history
+    )
+    assert result.replay_failure is None
+
+
+@pytest.mark.parametrize("path", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem)
+async def test_every_recorded_history_replays(path: Path) -> None:
+    """Every file in tests/histories/ (any workflow type) replays against today's code."""
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
     result = await Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter).replay_workflow(
         history
     )
