@@ -33,8 +33,12 @@ async def test_recorded_lifecycle_replays() -> None:
 @pytest.mark.parametrize("path", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem)
 async def test_every_recorded_history_replays(path: Path) -> None:
     """Every file in tests/histories/ (any workflow type) replays against today's code."""
-    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    history = _load(path)
     result = await Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter).replay_workflow(
         history
     )
     assert result.replay_failure is None
+
+
+def _load(path: Path) -> WorkflowHistory:
+    return WorkflowHistory.from_json(path.stem, path.read_text())

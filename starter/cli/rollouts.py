@@ -108,14 +108,15 @@ def abort(
 
 @app.command()
 def pause(name: str, reason: Reason = "", home: Home = None) -> None:
-    """Hold the rollout of NAME at its current weight (signal) until resume, promote or abort."""
+    """Hold the rollout of NAME at its current weight until resume, promote or abort (refused, exit 2,
+    while it is promoting or aborting)."""
     run(lambda: op(home, lambda cr: cr.rollouts.pause(name, reason=reason)))
     typer.echo(f"{name}: pause requested")
 
 
 @app.command()
 def resume(name: str, reason: Reason = "", home: Home = None) -> None:
-    """Resume a paused rollout of NAME (signal)."""
+    """Resume a paused rollout of NAME (refused, exit 2, when it is not paused)."""
     run(lambda: op(home, lambda cr: cr.rollouts.resume(name, reason=reason)))
     typer.echo(f"{name}: resume requested")
 
