@@ -11,27 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
-
-from activities.registry import activities
-from coderunner.config.home import HomeLayout
-from coderunner.config.settings import Settings
-from coderunner.config.temporal_bin import temporal_binary
-from coderunner.models import search_attributes as sa
 from coderunner.models.deployment import DeploymentSpec, DeploymentTimings
 from coderunner.models.rollout import AnalysisSettings, RolloutPhase, RolloutStrategy
-from coderunner.store.repository import Store
 from starter.sdk import CodeRunner
-from starter.tools.harness import DEMO_APP, HostProcess
+from starter.tools.harness import DEMO_APP
 from starter.tools.load_process import load
-from workflows.registry import WORKFLOWS
+from tests.recording import recording_stack
 
 HISTORIES = Path(__file__).parent / "histories"
 TIMINGS = DeploymentTimings(sweep_interval_s=0.5, health_deadline_s=20, drain_s=0.1)
@@ -40,27 +28,6 @@ WALK = RolloutStrategy.from_shorthand("25,100", "2s", 1.0, ANALYSIS)
 MANUAL = RolloutStrategy.from_shorthand("10,50,100", "300s", 1.0, ANALYSIS)
 
 Scenario = Callable[[CodeRunner, str], Awaitable[None]]
-
-
-@asynccontextmanager
-async def recording_stack() -> AsyncIterator[CodeRunner]:
-    """A throw-away dev server, sandbox host and in-process worker; codec-less for portability."""
-    home = Path(tempfile.mkdtemp(prefix="record-rollout-"))
-    host = HostProcess(home).start()
-    try:
-        async with await WorkflowEnvironment.start_local(
-            dev_server_existing_path=temporal_binary(),
-            search_attributes=sa.ALL,
-            data_converter=pydantic_data_converter,
-        ) as env:
-            store = Store(url=f"sqlite:///{HomeLayout(home).app_db}")
-            async with Worker(env.client, task_queue="record", workflows=WORKFLOWS,
-                              activities=activities(host.client(), store)):
-                settings = Settings(home=home, temporal_address="-", task_queue="record",
-                                    sandbox_url=host.url)
-                yield CodeRunner(env.client, settings)
-    finally:
-        host.cleanup()
 
 
 async def promoted(cr: CodeRunner, name: str) -> None:

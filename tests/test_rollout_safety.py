@@ -72,11 +72,11 @@ async def test_a_step_shorter_than_a_window_is_refused_or_extended(cr: CodeRunne
     short = RolloutStrategy.model_validate({
         "steps": [{"kind": "set_weight", "weight": 10}, {"kind": "pause", "duration_s": 0.3},
                   {"kind": "set_weight", "weight": 100}],
-        "analysis": AnalysisSettings(interval_s=1.0, min_requests=10, inconclusive_limit=10_000)})
+        "analysis": AnalysisSettings(interval_s=3.0, min_requests=10, inconclusive_limit=10_000)})
     desc = await deployed_v1(cr, name)
     with pytest.raises(UserError, match="shorter than"):
         await cr.rollouts.start(name, "v2", env={"VERSION": "v2"}, strategy=short)
-    # a client that skips the check: the workflow extends the step to the window it needs
+    # a client that skips the check: the workflow extends the 0.3 s step to the 3 s window it needs
     async with load(desc.router_url or "", rps=200):
         await cr.handle(name).execute_update(DeploymentWorkflow.rollout, RolloutRequest(
             version="v2", env={"VERSION": "v2"}, strategy=short, scale_down_delay_s=0.2))
@@ -86,7 +86,8 @@ async def test_a_step_shorter_than_a_window_is_refused_or_extended(cr: CodeRunne
     assert at_ten and at_ten[-1].verdict == WindowVerdict.HEALTHY
     await settled(cr, name)
     extended = [e for e in store.list_events(name, limit=200) if e.kind == "rollout_step_extended"]
-    assert len(extended) == 1 and "needs 1 healthy analysis window (1s each) at 10%" in extended[0].message
+    assert len(extended) == 1
+    assert "needs 1 healthy analysis window (3s each) at 10%" in extended[0].details_json
     await cr.delete(name)
 
 
