@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from coderunner.decisions.canary import decide, judge_summary, judge_window, next_action
 from coderunner.decisions.window_summary import summarise_window
-from coderunner.models.rollout import AnalysisSettings, ErrorEvidence
+from coderunner.models.rollout import AnalysisSettings, ErrorEvidence, WindowVerdict
 from coderunner.models.sandbox import BackendStats
 
 Judge = Callable[[int, int, int, int], str]  # (canary req, canary err, stable req, stable err) -> action
@@ -56,7 +56,8 @@ class OldRule:
     """failure_limit UNHEALTHY windows in a row (and the other next_action rules)."""
 
     def __init__(self, settings: AnalysisSettings) -> None:
-        self.settings, self.history = settings, []  # type: list[WindowVerdict]
+        self.settings = settings
+        self.history: list[WindowVerdict] = []
 
     def __call__(self, cr: int, ce: int, sr: int, se: int) -> str:
         result = judge_window(backends(cr, ce, "v2"), backends(sr, se, "v1"), self.settings)
@@ -78,21 +79,26 @@ class NewRule(OldRule):
         summary = summarise_window(backends(cr, ce, "v2"), backends(sr, se, "v1"), self.settings)
         result, self.evidence = judge_summary(summary, self.settings, self.evidence)
         self.history.append(result.verdict)
-        return decide(self.history, result, self.settings)
+        return decide(self.history, result, self.settings, self.evidence)
 
 
-def sick_intervals(rule: type[OldRule], runs: int, seed: int) -> list[int]:
+def sick_intervals(rule: type[OldRule], runs: int, seed: int, per_window: int = 50) -> tuple[list[int], int]:
+    """Intervals until the abort per run, and how many runs paused for a human instead."""
     settings = AnalysisSettings(interval_s=1.0, min_requests=10, failure_limit=2, inconclusive_limit=5)
-    rng, out = random.Random(seed), []
+    rng, out, paused = random.Random(seed), [], 0
     for _ in range(runs):
         judge = rule(settings)
         for window in range(1, MAX_WINDOWS + 1):
-            if judge(50, binomial(rng, 50, 0.20), 150, binomial(rng, 150, 0.0)) == "abort":
+            action = judge(per_window, binomial(rng, per_window, 0.20), 3 * per_window, 0)
+            if action == "abort":
                 out.append(window)
+                break
+            if action == "pause":
+                paused += 1
                 break
         else:
             out.append(MAX_WINDOWS)
-    return out
+    return out, paused
 
 
 def rollout_aborts(rule: type[OldRule], runs: int, seed: int, rps: float, rate: float) -> tuple[int, int]:
@@ -124,14 +130,17 @@ def pct(values: list[int], q: float) -> float:
 
 
 def main(sick_runs: int, healthy_runs: int, seed: int) -> None:
-    print("sick canary: 20 % errors, 25 % of 200 rps, 1 s interval (50 canary requests a window)")
-    base = sick_intervals(OldRule, sick_runs, seed)
-    new = sick_intervals(NewRule, sick_runs, seed)
-    for label, values in (("old rule (failure_limit 2)", base), ("sequential rule", new)):
-        print(f"  {label:<28} rollback after p50 {statistics.median(values):.2f}  p95 {pct(values, 0.95):.0f}"
-              f"  max {max(values)} analysis intervals  ({sick_runs} runs)")
-    ratio = statistics.median(new) / statistics.median(base)
-    print(f"  ratio p50 sequential/old: {ratio:.2f}  (goal: sequential p50 <= 1.2 intervals)")
+    for per_window, what in ((50, "25 % of 200 rps"), (12, "25 % of 50 rps, a trickle")):
+        print(f"sick canary: 20 % errors, {what}, 1 s interval ({per_window} canary requests a window)")
+        p50 = {}
+        for label, rule in (("old rule (failure_limit 2)", OldRule), ("sequential rule", NewRule)):
+            values, paused = sick_intervals(rule, sick_runs, seed, per_window)
+            p50[label] = statistics.median(values) if values else float("nan")
+            print(f"  {label:<28} rollback after p50 {p50[label]:.2f}  mean {statistics.mean(values):.2f}  "
+                  f"p95 {pct(values, 0.95):.0f}  max {max(values)} analysis intervals; paused for a human "
+                  f"instead in {paused} of {sick_runs} runs")
+        print(f"  ratio p50 sequential/old: {p50['sequential rule'] / p50['old rule (failure_limit 2)']:.2f}"
+              f"  (goal at 50 a window: sequential p50 <= 1.2 intervals)")
     for name, rate, goal in (("healthy canary 0.5 %", 0.005, "goal <= 1 %"),
                              ("degraded canary 6 % (not unhealthy)", 0.06, "documented: not unhealthy")):
         for rps in (200.0, 20.0):

@@ -3,6 +3,8 @@
 One history per path a rollout can take: promoted under healthy load, aborted by analysis (a sick
 canary under load), aborted by a person, and paused + resumed (then promoted in full). `undo` is a
 DeploymentWorkflow update that never touches the rollout child, so it has no child history.
+`rollout_*.json` were recorded before the `workflow.patched` changes (they replay the legacy paths),
+`rollout_patched_*.json` after them (`--prefix rollout_patched_`).
 Re-record only when a change is *meant* to be incompatible (and then guard running workflows with
 `workflow.patched`). Recorded without the payload codec so the files replay anywhere.
 """
@@ -78,7 +80,7 @@ SCENARIOS: dict[str, Scenario] = {
 }
 
 
-async def record(only: list[str]) -> None:
+async def record(only: list[str], prefix: str = "rollout_") -> None:
     async with recording_stack() as cr:
         for key, scenario in SCENARIOS.items():
             if only and key not in only:
@@ -90,11 +92,16 @@ async def record(only: list[str]) -> None:
             await scenario(cr, name)
             link = await cr.rollouts.link(name)
             history = await cr.client.get_workflow_handle(link.workflow_id).fetch_history()
-            out = HISTORIES / f"rollout_{key}.json"
+            out = HISTORIES / f"{prefix}{key}.json"
             out.write_text(history.to_json())
             print(f"wrote {out} ({len(history.events)} events)")
             await cr.delete(name, reason="recorded")
 
 
 if __name__ == "__main__":
-    asyncio.run(record(sys.argv[1:]))
+    # `--prefix rollout_patched_` records today's (patched) paths beside the pre-patch recordings
+    args = sys.argv[1:]
+    prefix = "rollout_"
+    if args[:1] == ["--prefix"]:
+        prefix, args = args[1], args[2:]
+    asyncio.run(record(args, prefix))

@@ -121,3 +121,26 @@ def test_never_conclusive_below_min_requests(requests: int, errors: int) -> None
 def test_a_clearly_sick_window_of_50_or_more_aborts_at_once(requests: int, rate: float) -> None:
     result, _ = judge(requests, round(requests * rate), latencies=[])
     assert result.conclusive and result.verdict is U
+
+
+def test_a_sick_looking_canary_on_thin_traffic_keeps_being_judged_then_aborts() -> None:
+    """3 errors in 20 a window (15 %), or 1 in 12 (8 %) between them: not conclusive alone, never
+    paused for while the evidence leans unhealthy, aborted within a few windows."""
+    evidence, history, actions = ErrorEvidence(), [], []
+    for requests, errors in [(20, 3), (12, 1), (20, 3), (12, 1), (20, 3), (20, 3), (20, 3)]:
+        result, evidence = judge(requests, errors, evidence=evidence)
+        history.append(result.verdict)
+        actions.append(decide(history, result, DEFAULTS, evidence))
+        if actions[-1] != "continue":
+            break
+    assert actions[-1] == "abort" and "pause" not in actions and len(actions) <= 6
+
+
+def test_a_degraded_canary_that_leans_healthy_still_pauses() -> None:
+    """6 % windows: degraded, the evidence leans healthy, so degraded_limit in a row pauses."""
+    evidence, history, actions = ErrorEvidence(), [], []
+    for _ in range(3):
+        result, evidence = judge(200, 12, stable=STABLE_HALF_PERCENT, evidence=evidence)
+        history.append(result.verdict)
+        actions.append(decide(history, result, DEFAULTS, evidence))
+    assert actions == ["continue", "continue", "pause"] and evidence.llr <= 0

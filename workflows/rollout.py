@@ -296,7 +296,7 @@ class CanaryRolloutWorkflow:
         del self._windows[:-KEEP_WINDOWS]
         await self._metric(RolloutMetric(deployment=self._inp.deployment, verdict=result.verdict))
         sequential = self._on(SEQUENTIAL)
-        action = decide(self._history, result, self._settings) if sequential else next_action(
+        action = decide(self._history, result, self._settings, self._evidence) if sequential else next_action(
             self._history, self._settings)
         if action == "abort" and not self._c.abort:
             if result.conclusive:

@@ -225,9 +225,19 @@ def next_action(history: list[WindowVerdict], settings: AnalysisSettings) -> Act
     return "continue"
 
 
-def decide(history: list[WindowVerdict], latest: AnalysisResult, settings: AnalysisSettings) -> Action:
-    """`next_action`, except that a conclusive window (strong error evidence) aborts at once."""
-    return "abort" if latest.conclusive else next_action(history, settings)
+def decide(history: list[WindowVerdict], latest: AnalysisResult, settings: AnalysisSettings,
+           evidence: ErrorEvidence | None = None) -> Action:
+    """`next_action`, except that a conclusive window (strong error evidence) aborts at once, and no
+    pause happens while the error evidence leans unhealthy (`evidence.llr > 0`): the sequential test
+    is still accumulating and will abort or clear, whereas a pause would stop the very windows that
+    decide it (with little traffic a sick canary otherwise waits for a human instead of rolling
+    back). A canary in the degraded band below the break-even rate leans healthy and still pauses.
+    """
+    if latest.conclusive:
+        return "abort"
+    action = next_action(history, settings)
+    leaning_unhealthy = evidence is not None and evidence.llr > 0
+    return "continue" if action == "pause" and leaning_unhealthy else action
 
 
 def analysis_step_passed(step_history: list[WindowVerdict], windows: int) -> bool:

@@ -17,6 +17,11 @@ Semantics that follow (defaults): a window whose rate is at or below the break-e
 ln((1-p0)/(1-p1)) / ln(p1(1-p0) / (p0(1-p1))) = 7.2 % never adds evidence, so a canary at 6 %
 (degraded band) is never aborted on errors, and neither is one at 0.5 %; 2 errors in 20 requests
 add 0.41 of the 3.9 needed; 10 errors in 50 requests (20 %) add 4.8 and abort after one window.
+Deliberately, the test decides between the two band edges: a canary persistently between the
+break-even rate and 10 % (say 9 %) is aborted once the evidence is strong, because a one-window
+abort at 20 % on 50 requests is only possible with a test calibrated at the edges (50 requests
+cannot show strong evidence of "more than 10 %"). bench/canary_judgement.py shows the cost: a 6 %
+canary is aborted in a few % of simulated rollouts (the old rule: 60-80 %), and paused otherwise.
 Counts per window are all the workflow has (not the order of requests), so each window is one
 increment: conservative, because a floor inside a window could only raise the sum.
 """
