@@ -32,7 +32,9 @@ def rollout(
     steps: Annotated[
         str, typer.Option(help="canary weights in %, rising, ending at 100")
     ] = "10,25,50,75,100",
-    step_duration: Annotated[str, typer.Option(help="pause after each weight: 30s, 2m")] = "30s",
+    step_duration: Annotated[str, typer.Option(
+        help="pause after each weight: 30s, 2m; at least --analysis-interval (a weight needs a healthy "
+             "window before the canary moves on, else the rollout pauses and says what is missing)")] = "30s",
     analysis_interval: Annotated[str, typer.Option(help="length of one analysis window")] = "10s",
     scale_down_delay: Annotated[str, typer.Option(help="old version kept after promotion")] = "30s",
     watch_: Annotated[bool, typer.Option("--watch", "-w", help="follow it until it ends")] = False,
