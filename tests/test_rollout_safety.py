@@ -148,3 +148,21 @@ async def test_rollout_continues_as_new_carrying_its_state(cr: CodeRunner, name:
     assert status.phase == RolloutPhase.PROMOTED and status.runs >= 2
     assert (await settled(cr, name)).spec.version == "v2"
     await cr.delete(name)
+
+
+async def test_a_zero_length_step_without_traffic_waits_for_its_window_then_pauses(
+    cr: CodeRunner, name: str
+) -> None:
+    """`pause 0` reaching the workflow: it holds for the window it needs (no busy loop), then pauses."""
+    await deployed_v1(cr, name)
+    zero = RolloutStrategy.model_validate({
+        "steps": [{"kind": "set_weight", "weight": 10}, {"kind": "pause", "duration_s": 0},
+                  {"kind": "set_weight", "weight": 100}],
+        "analysis": AnalysisSettings(interval_s=1.0, min_requests=10, inconclusive_limit=10_000)})
+    await cr.handle(name).execute_update(DeploymentWorkflow.rollout, RolloutRequest(
+        version="v2", env={"VERSION": "v2"}, strategy=zero))
+    status = await cr.rollouts.wait(name, lambda s: s.phase == RolloutPhase.PAUSED, timeout_s=60)
+    assert status.canary_weight == 10 and status.windows_total >= 1
+    assert status.paused_reason and "canary got 0 requests" in status.paused_reason
+    await cr.rollouts.abort(name, reason="test over")
+    await cr.delete(name)

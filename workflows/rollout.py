@@ -251,7 +251,8 @@ class CanaryRolloutWorkflow:
                 f"step {self._step + 1} extended: the canary needs {need} healthy analysis window"
                 f"{'s' if need != 1 else ''} ({self._settings.interval_s:g}s each) at {self._weight}% "
                 f"before it moves on"))
-        return self._next_window
+        # strictly in the future, so the loop waits (and judges the window) instead of spinning
+        return max(self._next_window, workflow.time()) + 0.001
 
     def _missing_evidence(self) -> str | None:
         if not self._on(EVIDENCE_GATE) or self._weight <= 0:
