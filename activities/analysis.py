@@ -1,7 +1,11 @@
 """Canary analysis activities: one window of router stats per call, and the rollout's metrics.
 
-The activity only gathers (router stats over the window, split by version); the verdict is the
-pure `decisions.canary.judge_window`, called by the workflow, so it replays identically.
+`analyse_window` gathers router stats over the window, split by version, and returns *statistics*
+(counts, errors, percentiles and the Mann-Whitney comparison, from the pure
+`decisions.window_summary.summarise_window`): the raw latency samples (up to 5,000 per backend)
+stay here, out of workflow history. The verdict is the pure `decisions.canary.judge_summary`,
+called by the workflow, so it replays identically. `collect_window` (raw stats) stays registered
+for rollouts that started before the `rollout-window-statistics` patch.
 The split is by *version*, not by the host's group label: after a promotion the former canaries are
 the stable group, and the next rollout must still compare new against old.
 """
@@ -10,7 +14,9 @@ from __future__ import annotations
 
 from temporalio import activity
 
+from coderunner.decisions.window_summary import summarise_window
 from coderunner.hosts.provider import SandboxProvider
+from coderunner.models.rollout import AnalysisSettings, WindowSummary
 from coderunner.models.rollout_api import RolloutMetric, WindowRequest, WindowStats
 from coderunner.telemetry.metrics import ANALYSIS_VERDICTS, CANARY_WEIGHT, PROMOTIONS, ROLLBACKS
 
@@ -30,6 +36,11 @@ class AnalysisActivities:
                 stats.stable.append(backend)
         return stats
 
+    @activity.defn(name="analyse_window")
+    async def analyse_window(self, req: WindowRequest) -> WindowSummary:
+        stats = await self.collect_window(req)
+        return summarise_window(stats.canary, stats.stable, req.settings or AnalysisSettings())
+
     @activity.defn(name="rollout_metric")
     async def rollout_metric(self, metric: RolloutMetric) -> None:
         """Prometheus from an activity, not the workflow: a replay must not count twice."""
@@ -45,4 +56,4 @@ class AnalysisActivities:
             CANARY_WEIGHT.labels(metric.deployment).set(0)
 
     def all(self) -> list:
-        return [self.collect_window, self.rollout_metric]
+        return [self.collect_window, self.analyse_window, self.rollout_metric]

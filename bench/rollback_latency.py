@@ -5,8 +5,10 @@
 Each run rolls out a new version with ERROR_RATE=0.2 under live load (a separate load process, so
 it does not compete with the in-process worker). A watcher polls the router's config every 10 ms:
 onset is the first poll with canary weight > 0, recovery the first later poll where every canary
-backend has weight 0. Reported in seconds and in analysis intervals (failure_limit=2, so the floor
-is two intervals plus the router write). Starts its own Temporal dev server, sandbox host and worker.
+backend has weight 0. Reported in seconds and in analysis intervals (the sequential error test
+aborts on the first window with strong evidence, so the floor is one interval plus the router write;
+the old rule, failure_limit=2, needed two); bench/canary_judgement.py compares the rules offline.
+Starts its own Temporal dev server, sandbox host and worker.
 """
 
 from __future__ import annotations
@@ -76,13 +78,15 @@ async def main(runs: int, interval: float, rps: float, weight: int) -> None:
                 latencies.append(recovery - onset)
                 windows.append(status.windows_total)
                 took = recovery - onset
+                served = [w.result.canary.requests for w in status.windows]
                 print(f"run {run + 1:>2}: {version} rolled back {took:.2f}s after onset "
-                      f"({took / interval:.2f} intervals, {status.windows_total} windows)", flush=True)
+                      f"({took / interval:.2f} intervals, {status.windows_total} windows; canary requests "
+                      f"per window {served})", flush=True)
                 await settled(cr, name)
         await cr.delete(name)
     ordered = sorted(latencies)
     print(f"\nrollback latency over {runs} runs, analysis interval {interval:g}s, canary {weight}% of "
-          f"{rps:g} rps, failure_limit 2:")
+          f"{rps:g} rps, sequential error test:")
     print(f"  p50 {statistics.median(ordered):.2f}s  mean {statistics.mean(ordered):.2f}s  "
           f"max {ordered[-1]:.2f}s  min {ordered[0]:.2f}s")
     print(f"  in analysis intervals: p50 {statistics.median(ordered) / interval:.2f}  "

@@ -14,21 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateStage
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
-from activities.registry import activities
-from coderunner.config.home import HomeLayout
-from coderunner.config.settings import Settings
-from coderunner.config.temporal_bin import temporal_binary
-from coderunner.models import search_attributes as sa
 from coderunner.models.deployment import (
     DeploymentSpec,
     DeploymentTimings,
@@ -37,15 +28,13 @@ from coderunner.models.deployment import (
     workflow_id_for,
 )
 from coderunner.models.rollout import FINISHED_PHASES, RolloutPhase
-from coderunner.store.repository import Store
 from starter.sdk import CodeRunner
-from starter.tools.harness import DEMO_APP, HostProcess
+from starter.tools.harness import DEMO_APP
+from tests.recording import recording_stack
 from tests.rollout_helpers import fast_strategy
 from workflows.deployment import DeploymentWorkflow
-from workflows.registry import WORKFLOWS
 
 HISTORIES = Path(__file__).parent / "histories"
-CAN_AFTER = 400  # history events before the server suggests continue-as-new
 CALM = DeploymentTimings(sweep_interval_s=2.0, health_deadline_s=20, drain_s=0.1, stop_grace_s=2)
 HURRIED = CALM.model_copy(update={"sweep_interval_s": 0.05})  # reaches CAN_AFTER within seconds
 # long steps, analysis never pauses: only the recorder moves the rollout
@@ -190,36 +179,6 @@ async def save(client: Client, name: str, files: dict[str, str | None]) -> None:
 
 
 @asynccontextmanager
-async def recording_stack(can_after: int | None = CAN_AFTER) -> AsyncIterator[tuple[Client, CodeRunner]]:
-    """A throw-away dev server (no codec), sandbox host and worker; `can_after` sets the server's
-    continue-as-new suggestion (None: the server's default)."""
-    home = Path(tempfile.mkdtemp(prefix="record-"))
-    host = HostProcess(home).start()
-    extra = ["--log-level", "error"]
-    if can_after is not None:
-        extra += ["--dynamic-config-value", f"limit.historyCount.suggestContinueAsNew={can_after}"]
-    try:
-        async with await WorkflowEnvironment.start_local(
-            dev_server_existing_path=temporal_binary(),
-            search_attributes=sa.ALL,
-            data_converter=pydantic_data_converter,
-            dev_server_extra_args=extra,
-        ) as env:
-            store = Store(url=f"sqlite:///{HomeLayout(home).app_db}")
-            async with Worker(
-                env.client,
-                task_queue="record",
-                workflows=WORKFLOWS,
-                activities=activities(host.client(), store),
-            ):
-                settings = Settings(
-                    home=home, temporal_address="-", task_queue="record", sandbox_url=host.url
-                )
-                yield env.client, CodeRunner(env.client, settings)
-    finally:
-        host.cleanup()
-
-
 async def record(names: list[str]) -> None:
     async with recording_stack() as (client, cr):
         for scenario in names:

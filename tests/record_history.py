@@ -12,7 +12,7 @@ from pathlib import Path
 
 from coderunner.models.deployment import DeploymentSpec, DeploymentTimings
 from starter.tools.harness import DEMO_APP
-from tests.record_deployment_histories import recording_stack
+from tests.recording import recording_stack
 
 OUT = Path(__file__).parent / "histories" / "deployment_lifecycle.json"
 TIMINGS = DeploymentTimings(sweep_interval_s=0.5, health_deadline_s=20, drain_s=0.1)

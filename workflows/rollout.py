@@ -10,9 +10,17 @@ lock, and every router write there goes through `InstanceOps.wire_router`, which
 current split. A scale during a rollout therefore keeps the canary weight and touches only the
 stable group, and an acknowledged weight is the weight the router serves.
 
-Crash safety comes from Temporal: commands, acks and timers are all in history, so a worker killed
--9 mid-rollout is replaced by one that replays to the same step and carries on. The parent does not
-continue-as-new while a rollout runs (rollouts are bounded); deleting the deployment terminates it.
+The phase is never assigned: the workflow records facts in a `ControlState` (controls accepted,
+the stage its run loop reached, the outcome) and `decisions.rollout_phase.phase_of` derives the
+phase; `refusal` says why a control no longer applies (pause/resume/promote/abort are updates
+with validators, so the caller gets that message).
+
+Bounded history: raw latency samples stay in the analysis activity (it returns statistics), and
+while the rollout holds a step it continues-as-new carrying ALL its state (`RolloutCarry`) once
+its history is long, so an indefinite pause can wait for days.
+
+Changes to this workflow are guarded by `workflow.patched` ids pinned at the start of a run:
+rollouts recorded before them (tests/histories/rollout_*.json) replay the legacy paths.
 """
 
 from __future__ import annotations
@@ -24,15 +32,20 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.analysis import AnalysisActivities
-    from coderunner.decisions.canary import analysis_step_passed, judge_window, next_action, plan_weights
-    from coderunner.decisions.instances import canary_replicas
     from coderunner.models import search_attributes as sa
     from coderunner.models.rollout import (
         FINISHED_PHASES,
+        AnalysisResult,
         AnalysisStep,
+        Control,
+        ControlState,
+        ErrorEvidence,
+        Hold,
         PauseStep,
         RolloutPhase,
         SetWeightStep,
+        Stage,
+        WeightTally,
         WindowVerdict,
     )
     from coderunner.models.rollout_api import (
@@ -41,6 +54,7 @@ with workflow.unsafe.imports_passed_through():
         CommandKind,
         ControlRequest,
         PromoteRequest,
+        RolloutCarry,
         RolloutCommand,
         RolloutInput,
         RolloutMetric,
@@ -49,11 +63,33 @@ with workflow.unsafe.imports_passed_through():
         WindowRecord,
         WindowRequest,
     )
-    from workflows.options import SANDBOX_CALL
-    from workflows.rollout_steps import describe_step, evidence
+
+# decisions and helpers are imported normally (sandboxed), after the models they use are passed
+# through, so both sides share one set of model classes
+from coderunner.decisions import evidence_gate
+from coderunner.decisions.canary import (
+    analysis_step_passed,
+    decide,
+    judge_summary,
+    judge_window,
+    next_action,
+    plan_weights,
+)
+from coderunner.decisions.instances import canary_replicas
+from coderunner.decisions.rollout_phase import apply, phase_of, refusal
+from coderunner.decisions.window_summary import summarise_window
+from workflows.options import SANDBOX_CALL
+from workflows.rollout_steps import describe_step, evidence
 
 KEEP_WINDOWS = 40  # windows kept in the status query (the audit log has the abort's evidence)
 NEXT, ABORT, FULL = "next", "abort", "full"
+# patch ids (pinned at the start of run: a run takes one path for its whole life)
+DERIVED_PHASE = "rollout-derived-phase"  # controls refused by decisions.rollout_phase
+SEQUENTIAL = "canary-sequential-judgement"  # SPRT on errors, abort at once on strong evidence
+STATISTICS = "rollout-window-statistics"  # the activity returns statistics, not raw samples
+CONTINUE_AS_NEW = "rollout-continue-as-new"
+EVIDENCE_GATE = "rollout-evidence-gate"  # issue 16: leave a weight only after healthy evidence
+PATCHES = (DERIVED_PHASE, SEQUENTIAL, STATISTICS, CONTINUE_AS_NEW, EVIDENCE_GATE)
 
 
 class _Abort(Exception):
@@ -68,40 +104,50 @@ class CanaryRolloutWorkflow:
         self._id = workflow.info().workflow_id
         self._steps = inp.strategy.steps
         self._settings = inp.strategy.analysis
-        self._phase = RolloutPhase.PROVISIONING
-        self._step = 0
-        self._weight = 0
-        self._canaries: list[str] = []
-        self._seq = 0
+        carry = inp.carried or RolloutCarry(controls=ControlState(), step=0, weight=0)
+        self._c = carry.controls
+        self._step = carry.step
+        self._weight = carry.weight
+        self._canaries = list(carry.canaries)
+        self._seq = carry.seq
         self._acks: dict[int, CommandAck] = {}
-        self._history: list[WindowVerdict] = []
-        self._windows: list[WindowRecord] = []
-        self._windows_total = 0
+        self._history: list[WindowVerdict] = list(carry.history)
+        self._windows: list[WindowRecord] = list(carry.windows)
+        self._windows_total = carry.windows_total
+        self._evidence: ErrorEvidence = carry.evidence
+        self._tally: WeightTally = carry.tally
+        self._carried = inp.carried  # consumed by the first hold after a continue-as-new
+        self._runs = carry.runs
         self._next_window = 0.0
-        self._paused_reason: str | None = None
-        self._paused = False
-        self._skip = False
-        self._full = False
-        self._abort: tuple[str, str] | None = None  # (reason, actor)
         self._outcome: str | None = None
         self._rolled_back_at: datetime | None = None
         self._published: tuple[str, int] | None = None
+        self._new: dict[str, bool] = {}
+
+    def _on(self, patch: str) -> bool:
+        """Whether this run takes the patched path (workflow.patched memoises per run)."""
+        if patch not in self._new:
+            self._new[patch] = workflow.patched(patch)
+        return self._new[patch]
 
     @workflow.run
     async def run(self, inp: RolloutInput) -> RolloutResult:
+        for patch in PATCHES:
+            self._on(patch)
         self._publish()
         try:
-            detail = await self._ensure_canaries(plan_weights(inp.strategy)[0])
-            if detail:
-                raise _Abort(f"canary {inp.spec.version} never became healthy, no traffic was shifted: "
-                             f"{detail}")
-            self._set_phase(RolloutPhase.PROGRESSING)
-            await self._event("rollout_progressing", f"{len(self._canaries)} canary instances healthy: "
-                              f"{', '.join(self._canaries)}")
+            if inp.carried is None:
+                detail = await self._ensure_canaries(plan_weights(inp.strategy)[0])
+                if detail:
+                    raise _Abort(f"canary {inp.spec.version} never became healthy, no traffic was shifted: "
+                                 f"{detail}")
+                self._set_stage(Stage.STEPPING)
+                await self._event("rollout_progressing", f"{len(self._canaries)} canary instances healthy: "
+                                  f"{', '.join(self._canaries)}")
             while self._step < len(self._steps):
                 outcome = await self._run_step(self._steps[self._step])
-                if outcome == ABORT or self._abort:
-                    raise _Abort(self._abort[0] if self._abort else "aborted")
+                if outcome == ABORT or self._c.abort:
+                    raise _Abort(self._c.abort.reason if self._c.abort else "aborted")
                 if outcome == FULL:
                     break
                 self._step += 1
@@ -116,13 +162,13 @@ class CanaryRolloutWorkflow:
     async def _run_step(self, step: SetWeightStep | PauseStep | AnalysisStep) -> str:
         self._publish()
         if isinstance(step, SetWeightStep):
-            if self._abort:
+            if self._c.abort:
                 return ABORT
             detail = await self._ensure_canaries(step.weight)
             if detail:
                 raise _Abort(f"canary could not grow for {step.weight}%: {detail}")
             await self._set_weight(step.weight)
-            return FULL if self._full else NEXT
+            return FULL if self._c.promote_full else NEXT
         if isinstance(step, PauseStep):
             return await self._hold(step.duration_s, None)
         return await self._hold(None, step.windows) if self._weight > 0 else NEXT
@@ -131,34 +177,44 @@ class CanaryRolloutWorkflow:
         """Wait out a pause / analysis step, running an analysis window every interval meanwhile."""
         deadline = None if seconds is None else workflow.time() + seconds
         verdicts: list[WindowVerdict] = []
+        extended = False
+        if self._carried is not None:  # resuming this step after a continue-as-new
+            left = self._carried.hold_left_s
+            deadline = None if left is None else workflow.time() + left
+            verdicts = list(self._carried.hold_verdicts)
+            self._next_window = workflow.time() + self._carried.next_window_in_s
+            self._carried = None
         while True:
-            if self._abort:
+            if self._c.abort:
                 return ABORT
-            if self._full:
+            if self._c.promote_full:
                 return FULL
-            if self._skip:
-                self._skip = False
+            if self._c.skip_step:
+                self._c = self._c.model_copy(update={"skip_step": False})
                 return NEXT
-            if self._paused:
-                held_from = workflow.time()
-                self._set_phase(RolloutPhase.PAUSED)
-                await workflow.wait_condition(lambda: not self._paused or self._controlled(),
-                                              timeout_summary="paused: waiting for resume, promote or abort")
-                if deadline is not None:
-                    deadline += workflow.time() - held_from  # a pause does not eat the step's duration
-                self._paused, self._paused_reason, self._history = False, None, []
-                self._set_phase(RolloutPhase.PROGRESSING)
-                self._next_window = workflow.time() + self._settings.interval_s
+            if self._c.hold is not None:
+                deadline = await self._paused(deadline)
                 continue
             if windows is not None and analysis_step_passed(verdicts, windows):
                 return NEXT
             now = workflow.time()
             if deadline is not None and now >= deadline:
-                return NEXT
+                missing = self._missing_evidence()
+                if missing is None:
+                    return NEXT
+                if self._windows_at_weight() <= self._settings.healthy_windows_per_step:
+                    # too short for the windows it needs (one spare: a first window is often thin)
+                    deadline = await self._extend(extended)
+                    extended = True
+                    continue
+                await self._pause_for(missing, "analysis")
+                continue
+            if self._on(CONTINUE_AS_NEW) and await self._continue_as_new(deadline, verdicts):
+                continue  # a control arrived while handlers finished: handle it first
             wake = [t for t in (deadline, self._next_window if self._weight > 0 else None) if t is not None]
             try:
                 await workflow.wait_condition(
-                    lambda: self._controlled() or self._paused,
+                    lambda: self._controlled() or self._c.hold is not None,
                     timeout=timedelta(seconds=max(0.0, min(wake) - now)) if wake else None,
                     timeout_summary=f"step {self._step + 1}: next analysis window or end of step",
                 )
@@ -167,43 +223,121 @@ class CanaryRolloutWorkflow:
             if self._weight > 0 and workflow.time() >= self._next_window and not self._controlled():
                 verdicts.append(await self._analyse())
 
+    async def _paused(self, deadline: float | None) -> float | None:
+        """Wait for resume, promote or abort; a pause does not eat the step's duration."""
+        held_from = workflow.time()
+        self._publish()
+        await workflow.wait_condition(lambda: self._c.hold is None or self._controlled(),
+                                      timeout_summary="paused: waiting for resume, promote or abort")
+        if deadline is not None:
+            deadline += workflow.time() - held_from
+            if self._on(EVIDENCE_GATE) and deadline <= workflow.time() and self._missing_evidence():
+                needed = self._settings.interval_s * self._settings.healthy_windows_per_step
+                deadline = workflow.time() + needed
+        self._c = self._c.model_copy(update={"hold": None})
+        self._history = []
+        self._publish()
+        self._next_window = workflow.time() + self._settings.interval_s
+        return deadline
+
+    def _windows_at_weight(self) -> int:
+        return self._tally.windows if self._tally.weight == self._weight else 0
+
+    async def _extend(self, told: bool) -> float:
+        """Hold the step until its next analysis window; say so once per step."""
+        if not told:
+            need = self._settings.healthy_windows_per_step
+            await self._event("rollout_step_extended", (
+                f"step {self._step + 1} extended: the canary needs {need} healthy analysis window"
+                f"{'s' if need != 1 else ''} ({self._settings.interval_s:g}s each) at {self._weight}% "
+                f"before it moves on"))
+        # strictly in the future, so the loop waits (and judges the window) instead of spinning
+        return max(self._next_window, workflow.time()) + 0.001
+
+    def _missing_evidence(self) -> str | None:
+        if not self._on(EVIDENCE_GATE) or self._weight <= 0:
+            return None
+        return evidence_gate.missing_evidence(self._tally, self._weight, self._settings, self._inp.deployment)
+
+    async def _pause_for(self, reason: str, actor: str) -> None:
+        self._c = apply(self._c, Control.PAUSE, Hold(reason=reason, actor=actor))
+        await self._event("rollout_paused", f"paused for a human: {reason}", actor)
+
     def _controlled(self) -> bool:
-        return bool(self._abort) or self._full or self._skip
+        return bool(self._c.abort) or self._c.promote_full or self._c.skip_step
+
+    async def _continue_as_new(self, deadline: float | None, verdicts: list[WindowVerdict]) -> bool:
+        """Continue-as-new carrying ALL state once history is long; False if a control came first."""
+        info = workflow.info()
+        if not (info.is_continue_as_new_suggested()
+                or info.get_current_history_length() >= self._inp.max_history_events):
+            return False
+        await workflow.wait_condition(lambda: workflow.all_handlers_finished() or self._controlled(),
+                                      timeout_summary="handlers finish before continue-as-new")
+        if self._controlled() or self._c.hold is not None:
+            return True
+        now = workflow.time()
+        carry = RolloutCarry(
+            controls=self._c, step=self._step, weight=self._weight, canaries=self._canaries, seq=self._seq,
+            history=self._history, windows=self._windows, windows_total=self._windows_total,
+            evidence=self._evidence, tally=self._tally,
+            hold_left_s=None if deadline is None else max(0.0, deadline - now), hold_verdicts=verdicts,
+            next_window_in_s=max(0.0, self._next_window - now), runs=self._runs + 1,
+        )
+        workflow.continue_as_new(self._inp.model_copy(update={"carried": carry}))
 
     async def _analyse(self) -> WindowVerdict:
-        stats = await workflow.execute_activity_method(
-            AnalysisActivities.collect_window,
-            WindowRequest(deployment=self._inp.deployment, canary_version=self._inp.spec.version,
-                          window_s=self._settings.interval_s),
-            summary=f"analysis window {self._windows_total + 1} at {self._weight}%",
-            **SANDBOX_CALL,
-        )
-        result = judge_window(stats.canary, stats.stable, self._settings)
+        result = await self._judge()
         self._next_window = workflow.time() + self._settings.interval_s
         self._windows_total += 1
         self._history.append(result.verdict)
+        self._tally = evidence_gate.tally(self._tally, self._weight, result)
         self._windows.append(WindowRecord(number=self._windows_total, at=workflow.now(), step=self._step + 1,
                                           weight=self._weight, verdict=result.verdict, result=result))
         del self._windows[:-KEEP_WINDOWS]
         await self._metric(RolloutMetric(deployment=self._inp.deployment, verdict=result.verdict))
-        action = next_action(self._history, self._settings)
-        if action == "abort" and not self._abort:
-            limit = self._settings.failure_limit
-            self._abort = (f"{limit} unhealthy analysis windows in a row at {self._weight}%: "
-                           f"{evidence(self._windows[-limit:])}", "analysis")
-        elif action == "pause" and not self._paused:
-            self._paused, self._phase = True, RolloutPhase.PAUSED
-            self._paused_reason = f"{result.verdict.value} windows in a row: {evidence(self._windows[-1:])}"
-            await self._event("rollout_paused", f"paused for a human: {self._paused_reason}", "analysis")
+        sequential = self._on(SEQUENTIAL)
+        action = decide(self._history, result, self._settings, self._evidence) if sequential else next_action(
+            self._history, self._settings)
+        if action == "abort" and not self._c.abort:
+            if result.conclusive:
+                text = f"strong evidence of errors at {self._weight}%: {evidence(self._windows[-1:])}"
+            else:
+                limit = self._settings.failure_limit
+                text = (f"{limit} unhealthy analysis windows in a row at {self._weight}%: "
+                        f"{evidence(self._windows[-limit:])}")
+            self._c = apply(self._c, Control.ABORT, Hold(reason=text, actor="analysis"))
+        elif action == "pause" and self._c.hold is None:
+            await self._pause_for(f"{result.verdict.value} windows in a row: {evidence(self._windows[-1:])}",
+                                  "analysis")
         self._publish()
         return result.verdict
+
+    async def _judge(self) -> AnalysisResult:
+        """One window: statistics from the activity (new) or raw stats judged here (legacy)."""
+        request = WindowRequest(deployment=self._inp.deployment, canary_version=self._inp.spec.version,
+                                window_s=self._settings.interval_s)
+        summary_text = f"analysis window {self._windows_total + 1} at {self._weight}%"
+        if self._on(STATISTICS):
+            summary = await workflow.execute_activity_method(
+                AnalysisActivities.analyse_window,
+                request.model_copy(update={"settings": self._settings}),
+                summary=summary_text, **SANDBOX_CALL)
+        else:
+            stats = await workflow.execute_activity_method(AnalysisActivities.collect_window, request,
+                                                           summary=summary_text, **SANDBOX_CALL)
+            if not self._on(SEQUENTIAL):
+                return judge_window(stats.canary, stats.stable, self._settings)
+            summary = summarise_window(stats.canary, stats.stable, self._settings)
+        result, self._evidence = judge_summary(summary, self._settings, self._evidence)
+        return result
 
     # ---- commands to the deployment (the one writer) -------------------------------------------
 
     async def _call(self, kind: CommandKind, **fields: object) -> CommandAck:
         self._seq += 1
         seq = self._seq
-        command = RolloutCommand(seq=seq, rollout_id=self._id, kind=kind, phase=self._phase,
+        command = RolloutCommand(seq=seq, rollout_id=self._id, kind=kind, phase=self._phase(),
                                  **fields)  # type: ignore[arg-type]
         parent = workflow.get_external_workflow_handle(self._inp.parent_workflow_id)
         await parent.signal("rollout_command", command)
@@ -245,8 +379,8 @@ class CanaryRolloutWorkflow:
     # ---- endings -------------------------------------------------------------------------------
 
     async def _rollback(self, reason: str) -> RolloutResult:
-        actor = self._abort[1] if self._abort else "workflow"
-        self._set_phase(RolloutPhase.ABORTING)
+        actor = self._c.abort.actor if self._c.abort else "workflow"
+        self._set_stage(Stage.ROLLING_BACK)
         text = f"rollout of {self._inp.spec.version} aborted: {reason}"
         if self._canaries or self._weight:
             await self._set_weight(0, aborting=True, reason=text)
@@ -258,18 +392,18 @@ class CanaryRolloutWorkflow:
                                  summary="keep the canary briefly")
         await self._call(CommandKind.REMOVE_CANARY, aborting=True)
         self._outcome = text
-        self._set_phase(RolloutPhase.ABORTED)
-        return RolloutResult(workflow_id=self._id, phase=self._phase, outcome=text)
+        self._finish("aborted")
+        return RolloutResult(workflow_id=self._id, phase=self._phase(), outcome=text)
 
     async def _promote(self) -> RolloutResult:
-        self._set_phase(RolloutPhase.PROMOTING)
+        self._set_stage(Stage.PROMOTING)
         detail = await self._ensure_canaries(100)
         if detail:
             return await self._rollback(f"canary could not grow to full size: {detail}")
         if self._weight != 100:
             await self._set_weight(100)
-        if self._abort:  # accepted before promotion began: an abort always wins
-            return await self._rollback(self._abort[0])
+        if self._c.abort:  # legacy runs accepted an abort until here: an abort always wins
+            return await self._rollback(self._c.abort.reason)
         await self._call(CommandKind.PROMOTE)
         await self._metric(RolloutMetric(deployment=self._inp.deployment, outcome="promotion"))
         if self._inp.scale_down_delay_s > 0:
@@ -277,10 +411,10 @@ class CanaryRolloutWorkflow:
                                  summary=f"scale-down delay before destroying {self._inp.from_version}")
         await self._call(CommandKind.RETIRE)
         self._outcome = f"promoted: {self._inp.deployment} now runs {self._inp.spec.version}"
-        self._set_phase(RolloutPhase.PROMOTED)
+        self._finish("promoted")
         await self._event("rollout_promoted",
                           f"{self._outcome}; {self._inp.from_version} instances destroyed")
-        return RolloutResult(workflow_id=self._id, phase=self._phase, outcome=self._outcome)
+        return RolloutResult(workflow_id=self._id, phase=self._phase(), outcome=self._outcome)
 
     # ---- controls ------------------------------------------------------------------------------
 
@@ -290,80 +424,123 @@ class CanaryRolloutWorkflow:
 
     @workflow.update
     async def promote(self, req: PromoteRequest) -> RolloutStatus:
-        if req.full:
-            self._full = True
-        else:
-            self._skip = True
-        self._paused = False
+        self._c = apply(self._c, Control.PROMOTE_FULL if req.full else Control.PROMOTE)
         what = "all remaining steps" if req.full else "one step"
         await self._event("rollout_promote", f"promote: {what}", req.actor, req.reason)
-        await workflow.wait_condition(lambda: not self._skip or self._phase in FINISHED_PHASES)
+        await workflow.wait_condition(lambda: not self._c.skip_step or self._phase() in FINISHED_PHASES)
         return self.status()
 
     @promote.validator
     def _check_promote(self, req: PromoteRequest) -> None:
-        if self._phase in (*FINISHED_PHASES, RolloutPhase.PROMOTING, RolloutPhase.ABORTING) or self._abort:
-            raise ValueError(f"rollout {self._id} is {self._phase.value}: nothing to promote")
+        self._refuse(Control.PROMOTE_FULL if req.full else Control.PROMOTE)
 
     @workflow.update
     async def abort(self, req: AbortRequest) -> RolloutStatus:
-        self._abort = (f"aborted by {req.actor}: {req.reason}", req.actor)
+        self._c = apply(self._c, Control.ABORT, Hold(reason=f"aborted by {req.actor}: {req.reason}",
+                                                     actor=req.actor))
         await workflow.wait_condition(
-            lambda: self._rolled_back_at is not None or self._phase in FINISHED_PHASES)
+            lambda: self._rolled_back_at is not None or self._phase() in FINISHED_PHASES)
         return self.status()
 
     @abort.validator
     def _check_abort(self, req: AbortRequest) -> None:
-        if self._phase in (*FINISHED_PHASES, RolloutPhase.PROMOTING) or self._abort:
-            raise ValueError(f"rollout {self._id} is {self._phase.value}: too late to abort"
-                             + (" — `coderunner undo` goes back to the previous version" if
-                                self._phase != RolloutPhase.ABORTED else ""))
+        self._refuse(Control.ABORT)
+
+    @workflow.update(name="pause_rollout")
+    async def pause_rollout(self, req: ControlRequest) -> RolloutStatus:
+        """Pause (an update, so a pause that no longer applies is refused with the reason)."""
+        await self._pause_by(req)
+        return self.status()
+
+    @pause_rollout.validator
+    def _check_pause(self, req: ControlRequest) -> None:
+        self._refuse(Control.PAUSE)
+
+    @workflow.update(name="resume_rollout")
+    async def resume_rollout(self, req: ControlRequest) -> RolloutStatus:
+        await self._resume_by(req)
+        return self.status()
+
+    @resume_rollout.validator
+    def _check_resume(self, req: ControlRequest) -> None:
+        self._refuse(Control.RESUME)
 
     @workflow.signal
     async def pause(self, req: ControlRequest) -> None:
-        if self._phase in FINISHED_PHASES or self._paused:
+        """Legacy signal (older clients; recorded histories): ignored when it no longer applies."""
+        if self._on(DERIVED_PHASE) and refusal(self._c, Control.PAUSE):
             return
-        self._paused, self._phase = True, RolloutPhase.PAUSED
-        self._paused_reason = f"paused by {req.actor}" + (f": {req.reason}" if req.reason else "")
-        await self._event("rollout_paused", self._paused_reason, req.actor, req.reason)
+        if self._phase() in FINISHED_PHASES or self._c.hold is not None:
+            return
+        await self._pause_by(req)
 
     @workflow.signal
     async def resume(self, req: ControlRequest) -> None:
-        if not self._paused:
+        """Legacy signal: see `pause`."""
+        if self._on(DERIVED_PHASE) and refusal(self._c, Control.RESUME):
             return
-        self._paused, self._phase = False, RolloutPhase.PROGRESSING
+        if self._c.hold is None:
+            return
+        await self._resume_by(req)
+
+    async def _pause_by(self, req: ControlRequest) -> None:
+        reason = f"paused by {req.actor}" + (f": {req.reason}" if req.reason else "")
+        self._c = apply(self._c, Control.PAUSE, Hold(reason=reason, actor=req.actor))
+        await self._event("rollout_paused", reason, req.actor, req.reason)
+
+    async def _resume_by(self, req: ControlRequest) -> None:
+        self._c = apply(self._c, Control.RESUME)
         await self._event("rollout_resumed", f"resumed by {req.actor}", req.actor, req.reason)
+
+    def _refuse(self, control: Control) -> None:
+        why = refusal(self._c, control)
+        if why:
+            raise ValueError(f"rollout {self._id}: {why}")
 
     @workflow.query
     def status(self) -> RolloutStatus:
         step = self._steps[self._step] if self._step < len(self._steps) else None
         return RolloutStatus(
             workflow_id=self._id, deployment=self._inp.deployment, version=self._inp.spec.version,
-            from_version=self._inp.from_version, phase=self._phase,
+            from_version=self._inp.from_version, phase=self._phase(),
             step=min(self._step + 1, len(self._steps)),
             steps=len(self._steps), step_description=describe_step(step), canary_weight=self._weight,
             canary_instances=self._canaries, weights=plan_weights(self._inp.strategy),
-            paused_reason=self._paused_reason if self._paused else None, outcome=self._outcome,
+            paused_reason=self._c.hold.reason if self._c.hold else None, outcome=self._outcome,
             windows=self._windows, windows_total=self._windows_total, rolled_back_at=self._rolled_back_at,
+            runs=self._runs,
         )
 
-    # ---- visibility ----------------------------------------------------------------------------
+    # ---- state and visibility ------------------------------------------------------------------
 
-    def _set_phase(self, phase: RolloutPhase) -> None:
-        self._phase = phase
+    def _phase(self) -> RolloutPhase:
+        """The phase, derived. Legacy runs showed an accepted abort only once the rollback began."""
+        state = self._c
+        if not self._new.get(DERIVED_PHASE, True) and state.stage is not Stage.ROLLING_BACK:
+            state = state.model_copy(update={"abort": None})
+        return phase_of(state)
+
+    def _set_stage(self, stage: Stage) -> None:
+        self._c = self._c.model_copy(update={"stage": stage})
+        self._publish()
+
+    def _finish(self, outcome: str) -> None:
+        self._c = self._c.model_copy(update={"stage": Stage.DONE, "outcome": outcome})
         self._publish()
 
     def _publish(self) -> None:
+        phase = self._phase()
         last = self._windows[-1] if self._windows else None
         verdict = f"{last.verdict.value} — {last.result.reasons[0]}" if last and last.result.reasons else "-"
         step = f"{min(self._step + 1, len(self._steps))}/{len(self._steps)}"
+        hold = self._c.hold.reason if self._c.hold else None
         workflow.set_current_details(
-            f"**{self._phase.value}** — step {step}, canary "
+            f"**{phase.value}** — step {step}, canary "
             f"{self._inp.spec.version} at **{self._weight}%**\n\nlast verdict: {verdict}"
-            + (f"\n\n{self._paused_reason}" if self._paused and self._paused_reason else "")
+            + (f"\n\n{hold}" if hold else "")
             + (f"\n\n{self._outcome}" if self._outcome else ""))
-        snapshot = (self._phase.value, self._weight)
+        snapshot = (phase.value, self._weight)
         if snapshot != self._published:
             self._published = snapshot
-            workflow.upsert_search_attributes([sa.ROLLOUT_PHASE.value_set(self._phase.value),
+            workflow.upsert_search_attributes([sa.ROLLOUT_PHASE.value_set(phase.value),
                                                sa.CANARY_WEIGHT.value_set(self._weight)])

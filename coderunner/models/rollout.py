@@ -91,6 +91,16 @@ class AnalysisSettings(BaseModel):
     mann_whitney_alpha: float = Field(default=0.01, gt=0, lt=1)
     min_slowdown_ratio: float = Field(default=1.2, ge=1, description="canary median / stable median")
     min_slowdown_ms: float = Field(default=10.0, ge=0, description="canary median - stable median")
+    # sequential test on error counts (decisions.error_evidence): abort as soon as the canary's
+    # errors since it got traffic are `error_evidence_ratio` times likelier under the unhealthy rate
+    # (error_rate_unhealthy) than under the healthy limit (error_rate_degraded)
+    error_evidence_ratio: float = Field(
+        default=50.0, gt=1, description="likelihood ratio unhealthy:healthy that aborts at once"
+    )
+    # issue 16: a canary leaves a weight only after this many HEALTHY windows at that weight
+    healthy_windows_per_step: int = Field(
+        default=1, ge=0, description="healthy windows a weight needs before the next step; 0 = no gate"
+    )
 
     @model_validator(mode="after")
     def _bands_ordered(self) -> AnalysisSettings:
@@ -184,6 +194,21 @@ class RolloutStrategy(BaseModel):
         )
         return self
 
+    def dwell_problem(self) -> str | None:
+        """Why a timed step is too short for the evidence gate (a canary leaves a weight only after
+        `healthy_windows_per_step` healthy windows there), or None. Checked where a user's request
+        enters (CLI, SDK), not on deserialisation, so rollouts already running still load."""
+        settings = self.analysis
+        need = settings.healthy_windows_per_step * settings.interval_s
+        timed = [s.duration_s for s in self.steps if isinstance(s, PauseStep) and s.duration_s is not None]
+        short = [d for d in timed if d < need]
+        if not short:
+            return None
+        return (f"step_duration {min(short):g}s is shorter than the {need:g}s the analysis needs "
+                f"({settings.healthy_windows_per_step} healthy window(s) of {settings.interval_s:g}s "
+                f"at each weight before the canary moves on) — use a step duration of at least "
+                f"{need:g}s, or a shorter analysis interval")
+
     @classmethod
     def from_shorthand(
         cls,
@@ -222,7 +247,11 @@ class RolloutStrategy(BaseModel):
             if weight != 100:
                 built.append(PauseStep(duration_s=pause_s))
         settings = (analysis or AnalysisSettings()).model_copy(update={"interval_s": interval_s})
-        return cls(steps=built, analysis=settings, step_duration_s=pause_s)
+        strategy = cls(steps=built, analysis=settings, step_duration_s=pause_s)
+        problem = strategy.dwell_problem()
+        if problem:
+            raise ValueError(problem)
+        return strategy
 
 
 # ---------------------------------------------------------------------------------------------
@@ -267,6 +296,45 @@ class AnalysisResult(BaseModel):
     canary: GroupStats
     stable: GroupStats | None = None
     comparison: Comparison | None = None
+    conclusive: bool = False  # UNHEALTHY on strong evidence (sequential error test): abort at once
+
+
+class ErrorEvidence(BaseModel):
+    """The sequential error test's running state (a CUSUM of log-likelihood ratios).
+
+    `llr` is max(0, running sum) of log P(errors | unhealthy rate) / P(errors | healthy limit) over
+    the canary's windows since it got traffic; `requests`/`errors` count the same windows.
+    """
+
+    llr: float = 0.0
+    requests: int = 0
+    errors: int = 0
+
+
+class WeightTally(BaseModel):
+    """The analysis windows seen at the current canary weight (issue 16's evidence gate)."""
+
+    weight: int = 0
+    windows: int = 0
+    healthy: int = 0
+    degraded: int = 0
+    unhealthy: int = 0
+    inconclusive: int = 0
+    requests: int = 0  # canary requests over those windows
+
+
+class WindowSummary(BaseModel):
+    """One analysis window as statistics, computed inside the analysis activity.
+
+    Raw latency samples (up to 5,000 per backend) never leave the activity: history only holds
+    these counts, percentiles and the Mann-Whitney comparison (computed there by the pure
+    `decisions.window_summary.summarise_window`).
+    """
+
+    canary: GroupStats
+    stable: GroupStats | None = None
+    comparison: Comparison | None = None
+    notes: list[str] = Field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -297,3 +365,50 @@ class RolloutLink(BaseModel):
     canary_weight: int = Field(default=0, ge=0, le=100)
     phase: RolloutPhase = RolloutPhase.PROVISIONING
     outcome: str | None = None  # why it ended (promoted / aborted + reason)
+
+
+# ---------------------------------------------------------------------------------------------
+# Explicit rollout state: what the phase is derived from (decisions.rollout_phase), and what a
+# continue-as-new carries.
+
+
+class Control(StrEnum):
+    """The human controls of a running rollout."""
+
+    PAUSE = "pause"
+    RESUME = "resume"
+    PROMOTE = "promote"  # one step
+    PROMOTE_FULL = "promote_full"  # every remaining step
+    ABORT = "abort"
+
+
+class Hold(BaseModel):
+    """A pause condition (Argo's `pauseConditions`): who paused and why."""
+
+    reason: str
+    actor: str = "workflow"
+
+
+class Stage(StrEnum):
+    """How far the rollout's own control flow got; set only by the workflow's run loop."""
+
+    PROVISIONING = "provisioning"  # canary instances starting, no traffic
+    STEPPING = "stepping"  # walking the steps
+    PROMOTING = "promoting"  # promotion committed: no abort, pause or step control applies
+    ROLLING_BACK = "rolling_back"
+    DONE = "done"
+
+
+class ControlState(BaseModel):
+    """Everything the phase and the acceptance of a control depend on (the spec+status of Argo).
+
+    `abort`, `hold`, `promote_full` and `skip_step` are requests the run loop acts on at its next
+    decision point; `stage` and `outcome` are what the run loop has done.
+    """
+
+    stage: Stage = Stage.PROVISIONING
+    abort: Hold | None = None  # reason (already phrased "aborted by …: …") and actor
+    hold: Hold | None = None  # paused, by a person or by analysis
+    promote_full: bool = False
+    skip_step: bool = False
+    outcome: Literal["promoted", "aborted"] | None = None

@@ -15,7 +15,16 @@ from enum import StrEnum
 from pydantic import BaseModel, Field, field_validator
 
 from coderunner.models.deployment import VERSION_PATTERN, DeploymentSpec, OperationRequest
-from coderunner.models.rollout import AnalysisResult, RolloutPhase, RolloutStrategy, WindowVerdict
+from coderunner.models.rollout import (
+    AnalysisResult,
+    AnalysisSettings,
+    ControlState,
+    ErrorEvidence,
+    RolloutPhase,
+    RolloutStrategy,
+    WeightTally,
+    WindowVerdict,
+)
 from coderunner.models.sandbox import BackendStats
 
 
@@ -39,6 +48,35 @@ class RolloutStarted(BaseModel):
     weights: list[int]
 
 
+class WindowRecord(BaseModel):
+    number: int
+    at: datetime
+    step: int  # 1-based step number
+    weight: int
+    verdict: WindowVerdict
+    result: AnalysisResult
+
+
+class RolloutCarry(BaseModel):
+    """ALL of a rollout's state, carried over a continue-as-new (its history stays bounded for days:
+    an indefinite pause step at a weight runs a window every interval for as long as it waits)."""
+
+    controls: ControlState
+    step: int
+    weight: int
+    canaries: list[str] = Field(default_factory=list)
+    seq: int = 0
+    history: list[WindowVerdict] = Field(default_factory=list)  # consecutive verdicts for next_action
+    windows: list[WindowRecord] = Field(default_factory=list)
+    windows_total: int = 0
+    evidence: ErrorEvidence = Field(default_factory=ErrorEvidence)
+    tally: WeightTally = Field(default_factory=WeightTally)
+    hold_left_s: float | None = None  # what is left of the current timed step
+    hold_verdicts: list[WindowVerdict] = Field(default_factory=list)  # this analysis step's verdicts
+    next_window_in_s: float = 0.0
+    runs: int = 1  # how many runs this rollout has had (1 + continue-as-new count)
+
+
 class RolloutInput(BaseModel):
     deployment: str
     parent_workflow_id: str
@@ -49,6 +87,9 @@ class RolloutInput(BaseModel):
     abort_cleanup_s: float = 2.0
     actor: str = "cli"
     reason: str = ""
+    # continue-as-new once history reaches this many events (or when the server suggests it)
+    max_history_events: int = Field(default=10_000, ge=50)
+    carried: RolloutCarry | None = None
 
 
 class CommandKind(StrEnum):
@@ -103,15 +144,6 @@ class AbortRequest(BaseModel):
 ControlRequest = OperationRequest
 
 
-class WindowRecord(BaseModel):
-    number: int
-    at: datetime
-    step: int  # 1-based step number
-    weight: int
-    verdict: WindowVerdict
-    result: AnalysisResult
-
-
 class RolloutStatus(BaseModel):
     workflow_id: str
     deployment: str
@@ -129,6 +161,7 @@ class RolloutStatus(BaseModel):
     windows: list[WindowRecord] = Field(default_factory=list)  # the most recent ones
     windows_total: int = 0
     rolled_back_at: datetime | None = None
+    runs: int = 1  # runs of the rollout workflow (continue-as-new keeps its history bounded)
 
 
 class RolloutResult(BaseModel):
@@ -141,6 +174,7 @@ class WindowRequest(BaseModel):
     deployment: str
     canary_version: str
     window_s: float = Field(gt=0)
+    settings: AnalysisSettings | None = None  # for `analyse_window`: min_requests, Mann-Whitney knobs
 
 
 class WindowStats(BaseModel):

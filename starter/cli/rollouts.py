@@ -56,7 +56,9 @@ def start(
     steps: Annotated[
         str, typer.Option(help="canary weights in %, rising, ending at 100")
     ] = "10,25,50,75,100",
-    step_duration: Annotated[str, typer.Option(help="pause after each weight: 30s, 2m")] = "30s",
+    step_duration: Annotated[str, typer.Option(
+        help="pause after each weight: 30s, 2m; at least --analysis-interval (a weight needs a healthy "
+             "window before the canary moves on, else the rollout pauses and says what is missing)")] = "30s",
     analysis_interval: Annotated[str, typer.Option(help="length of one analysis window: 10s")] = "10s",
     scale_down_delay: Annotated[str, typer.Option(help="old version kept after promotion: 30s")] = "30s",
     watch_: Annotated[bool, typer.Option("--watch", "-w", help="follow it until it ends")] = False,
@@ -154,14 +156,15 @@ def abort(
 
 @app.command()
 def pause(name: str, reason: Reason = "", home: Home = None) -> None:
-    """Hold the rollout of NAME at its current weight (signal) until resume, promote or abort."""
+    """Hold the rollout of NAME at its current weight until resume, promote or abort (refused, exit 2,
+    while it is promoting or aborting)."""
     run(lambda: op(home, lambda cr: cr.rollouts.pause(name, reason=reason)))
     typer.echo(f"{name}: pause requested")
 
 
 @app.command()
 def resume(name: str, reason: Reason = "", home: Home = None) -> None:
-    """Resume a paused rollout of NAME (signal)."""
+    """Resume a paused rollout of NAME (refused, exit 2, when it is not paused)."""
     run(lambda: op(home, lambda cr: cr.rollouts.resume(name, reason=reason)))
     typer.echo(f"{name}: resume requested")
 

@@ -72,6 +72,9 @@ class Rollouts:
             )
         except ValueError as err:
             raise UserError(str(err)) from err
+        problem = req.strategy.dwell_problem()
+        if problem:
+            raise UserError(problem)
         result: RolloutStarted = await self.cr.update(name, DeploymentWorkflow.rollout, req)
         return result
 
@@ -116,13 +119,16 @@ class Rollouts:
         handle = await self._active(name, "abort")
         return await self._update(handle, CanaryRolloutWorkflow.abort, req)
 
-    async def pause(self, name: str, actor: str = "cli", reason: str = "") -> None:
+    async def pause(self, name: str, actor: str = "cli", reason: str = "") -> RolloutStatus:
+        """Refused (UserError, with the reason) when a pause no longer applies, e.g. while promoting."""
         handle = await self._active(name, "pause")
-        await handle.signal(CanaryRolloutWorkflow.pause, ControlRequest(actor=actor, reason=reason))
+        return await self._update(handle, CanaryRolloutWorkflow.pause_rollout,
+                                  ControlRequest(actor=actor, reason=reason))
 
-    async def resume(self, name: str, actor: str = "cli", reason: str = "") -> None:
+    async def resume(self, name: str, actor: str = "cli", reason: str = "") -> RolloutStatus:
         handle = await self._active(name, "resume")
-        await handle.signal(CanaryRolloutWorkflow.resume, ControlRequest(actor=actor, reason=reason))
+        return await self._update(handle, CanaryRolloutWorkflow.resume_rollout,
+                                  ControlRequest(actor=actor, reason=reason))
 
     async def undo(self, name: str, actor: str = "cli", reason: str = "") -> OperationResult:
         result: OperationResult = await self.cr.update(
@@ -182,6 +188,7 @@ class Rollouts:
             if loop.time() > deadline:
                 raise OperationError(
                     f"rollout of {name} not done within {timeout_s:g}s: {status.phase.value}"
+                    + (f" ({status.paused_reason})" if status.paused_reason else "")
                 )
             await asyncio.sleep(0.2)
 
