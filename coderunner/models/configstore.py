@@ -24,6 +24,17 @@ RESERVED_KEYS = frozenset({"PORT", "INSTANCE_ID"})
 MASK = "********"
 
 
+def check_value(value: str | None) -> str | None:
+    """Values become environment variables: bounded in size, and never holding NUL."""
+    if value is not None:
+        size = len(value.encode())
+        if size > MAX_VALUE_BYTES:
+            raise ValueError(f"value is {size} bytes; the limit is {MAX_VALUE_BYTES} (64 KiB)")
+        if "\x00" in value:
+            raise ValueError("value contains a NUL character, which no environment variable can hold")
+    return value
+
+
 class ConfigEntry(BaseModel):
     """One variable or secret as a caller sees it; `value` is None when masked."""
 
@@ -42,9 +53,14 @@ class ConfigEntry(BaseModel):
     @field_validator("value")
     @classmethod
     def _bounded(cls, value: str | None) -> str | None:
-        if value is not None and len(value.encode()) > MAX_VALUE_BYTES:
-            raise ValueError(f"value is {len(value.encode())} bytes; the limit is {MAX_VALUE_BYTES}")
-        return value
+        return check_value(value)
+
+    @field_validator("description")
+    @classmethod
+    def _one_line(cls, text: str) -> str:
+        if "\n" in text or "\r" in text:
+            raise ValueError("description must be one line")
+        return text
 
     def masked(self) -> ConfigEntry:
         return self.model_copy(update={"value": MASK}) if self.secret else self
@@ -58,6 +74,16 @@ class ConfigChange(BaseModel):
     secret: bool = False
     description: str | None = Field(default=None, max_length=MAX_DESCRIPTION)
     remove: bool = False
+
+    @field_validator("key")
+    @classmethod
+    def _not_reserved(cls, key: str) -> str:
+        return ConfigEntry._not_reserved(key)
+
+    @field_validator("value")
+    @classmethod
+    def _bounded(cls, value: str | None) -> str | None:
+        return check_value(value)
 
 
 class ConfigSnapshot(BaseModel):
