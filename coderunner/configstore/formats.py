@@ -74,7 +74,19 @@ def export(snapshot: ConfigSnapshot, fmt: Format) -> str:
     }
     if fmt == Format.JSON:
         return json.dumps(body, indent=2, ensure_ascii=False) + "\n"
-    return yaml.safe_dump(body, sort_keys=False, allow_unicode=True, width=1_000_000)
+    return yaml.dump(body, Dumper=_QuotingDumper, sort_keys=False, allow_unicode=True, width=1_000_000)
+
+
+class _QuotingDumper(yaml.SafeDumper):
+    """Every string double-quoted and escaped: as plain scalars, U+0085, U+2028 and friends would
+    read back as line breaks."""
+
+
+def _quoted_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"')
+
+
+_QuotingDumper.add_representer(str, _quoted_str)
 
 
 def _shown(entry: ConfigEntry) -> ConfigEntry:
