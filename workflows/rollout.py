@@ -174,7 +174,10 @@ class CanaryRolloutWorkflow:
         stats = await workflow.execute_activity_method(
             AnalysisActivities.collect_window,
             WindowRequest(deployment=self._inp.deployment, canary_version=self._inp.spec.version,
-                          window_s=self._settings.interval_s),
+                          window_s=self._settings.interval_s,
+                          # a config release keeps the app version: only instance ids tell canary apart
+                          canary_instances=self._canaries if self._inp.spec.version == self._inp.from_version
+                          else []),
             summary=f"analysis window {self._windows_total + 1} at {self._weight}%",
             **SANDBOX_CALL,
         )

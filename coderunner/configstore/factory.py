@@ -18,7 +18,7 @@ from coderunner.store.engine import make_engine
 def open_keyring(home: Path, database_url: str | None = None) -> LocalKeyring:
     engine = make_engine(database_url)
     ensure_tables(engine)
-    fresh = DataKeys(engine, _NoKeys(), None).is_empty()
+    fresh = DataKeys(engine, NoKeys(), None).is_empty()
     return LocalKeyring.load(home, create=fresh)
 
 
@@ -27,7 +27,7 @@ def open_service(home: Path, database_url: str | None = None) -> tuple[ConfigSer
     return ConfigService(make_engine(database_url), keyring), keyring
 
 
-class _NoKeys:
+class NoKeys:
     """Stand-in master key for a DataKeys used only to ask whether any data key exists."""
 
     def active_id(self) -> str:

@@ -41,6 +41,7 @@ from coderunner.configstore.tables import (
 from coderunner.decisions.config_diff import apply_changes, diff_entries
 from coderunner.models.configstore import (
     DEFAULT_ENVIRONMENTS,
+    NAME_PATTERN,
     AuditAction,
     AuditEntry,
     AuditReport,
@@ -51,7 +52,6 @@ from coderunner.models.configstore import (
     DiffLine,
     VersionInfo,
 )
-from coderunner.models.deployment import NAME_PATTERN
 from coderunner.store.tables import utcnow
 
 _WRITE_LOCK = 0x436F_6E66_6967  # pg advisory lock: config writes (and the audit chain) serialise

@@ -14,9 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from coderunner.models.deployment import NAME_PATTERN
-
 DEFAULT_ENVIRONMENTS = ("development", "staging", "production")
+NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$"  # projects and environments, like deployment names
 KEY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
 MAX_VALUE_BYTES = 64 * 1024
 MAX_DESCRIPTION = 500

@@ -82,11 +82,13 @@ class Configs:
         self.actor = actor
 
     @classmethod
-    def open(cls, home: str | None = None, actor: str | None = None) -> Configs:
+    def open(
+        cls, home: str | None = None, actor: str | None = None, database_url: str | None = None
+    ) -> Configs:
         """The app database the stack uses ($CODERUNNER_DATABASE_URL, stack.json, or the SQLite file)."""
         root = home_dir(home)
         stack = read_stack_file(root) or {}
-        url = (
+        url = database_url or (
             os.environ.get("CODERUNNER_DATABASE_URL")
             or stack.get("database_url")
             or f"sqlite:///{HomeLayout(root).app_db}"
