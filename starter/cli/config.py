@@ -7,6 +7,7 @@ is read from stdin or --from-file, never from the command line; output shows sec
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -14,10 +15,11 @@ from typing import Annotated, TypeVar
 
 import typer
 
+from coderunner.config.settings import StackNotRunning
 from coderunner.configstore.formats import Format, format_for
 from coderunner.configstore.templates import TEMPLATES
 from coderunner.models.configstore import MASK, ConfigEntry
-from starter.cli.common import Home, Reason, fail, sub_app
+from starter.cli.common import Home, Reason, fail, op, sub_app
 from starter.sdk.configs import Configs
 from starter.sdk.errors import OperationError, UserError
 
@@ -42,6 +44,9 @@ Expect = Annotated[
     int | None, typer.Option("--expect-version", help="check-and-set: refuse unless the head is this version")
 ]
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")]
+NoRelease = Annotated[
+    bool, typer.Option("--no-release", help="do not roll the new version out to following deployments")
+]
 
 
 def _call(home: str | None, fn: Callable[[Configs], T]) -> T:
@@ -55,6 +60,22 @@ def _line(entry: ConfigEntry) -> str:
     value = MASK if entry.secret else entry.value
     kind = "secret" if entry.secret else "var"
     return f"{entry.key:<28} {kind:<7} {value}" + (f"    # {entry.description}" if entry.description else "")
+
+
+def _release(home: str | None, project: str, env: str, version: int | None, reason: str) -> None:
+    """Roll a new version out (as canaries) to the deployments that follow this environment.
+    Without a running stack there is no deployment to move: say nothing."""
+    try:
+        outcomes = asyncio.run(
+            op(home, lambda cr: cr.config_releases.release(project, env, version, reason=reason))
+        )
+    except StackNotRunning:
+        return
+    except (UserError, OperationError) as err:
+        fail(err, err.exit_code)
+    for o in outcomes:
+        where = f" — {o.workflow_id}" if o.workflow_id else ""
+        typer.echo(f"  {o.deployment}: {o.action} ({o.detail}){where}")
 
 
 def _read_secret(key: str, from_file: Path | None) -> str:
@@ -82,9 +103,11 @@ def set_(
     description: Annotated[str | None, typer.Option("--description", "-d", help="what it is for")] = None,
     reason: Reason = "",
     expect: Expect = None,
+    no_release: NoRelease = False,
     home: Home = None,
 ) -> None:
-    """Set variables (KEY=VALUE …) or one secret (KEY --secret < value): a new version."""
+    """Set variables (KEY=VALUE …) or one secret (KEY --secret < value): a new version, released
+    as a canary to every deployment following the environment (unless --no-release)."""
     if secret:
         if len(assignments) != 1 or "=" in assignments[0]:
             fail(
@@ -102,6 +125,8 @@ def set_(
         values = dict(a.split("=", 1) for a in assignments)
     version = _call(home, lambda c: c.set(project, env, values, reason, secret, description, expect))
     typer.echo(f"{project}/{env}: v{version} ({', '.join(values)} set)")
+    if not no_release:
+        _release(home, project, env, version, reason)
 
 
 @app.command()
@@ -111,11 +136,14 @@ def unset(
     env: Env,
     reason: Reason = "",
     expect: Expect = None,
+    no_release: NoRelease = False,
     home: Home = None,
 ) -> None:
-    """Remove keys: a new version without them."""
+    """Remove keys: a new version without them (released like `set`)."""
     version = _call(home, lambda c: c.unset(project, env, keys, reason, expect))
     typer.echo(f"{project}/{env}: v{version} ({', '.join(keys)} removed)")
+    if not no_release:
+        _release(home, project, env, version, reason)
 
 
 @app.command()
@@ -191,11 +219,23 @@ def rollback(
     env: Env,
     to: Annotated[int, typer.Option("--to", help="the version to go back to")],
     reason: Reason = "",
+    no_release: NoRelease = False,
     home: Home = None,
 ) -> None:
-    """Write a new version equal to version --to (history is kept)."""
+    """Write a new version equal to version --to (history is kept), released like `set`."""
     version = _call(home, lambda c: c.rollback(project, env, to, reason))
     typer.echo(f"{project}/{env}: v{version} (= v{to})")
+    if not no_release:
+        _release(home, project, env, version, reason)
+
+
+@app.command()
+def release(
+    project: Project, env: Env, version: Version = None, reason: Reason = "", home: Home = None
+) -> None:
+    """Roll a config version (default: the latest) out as a canary to every deployment that follows
+    the environment; pinned and opted-out deployments are listed as skipped."""
+    _release(home, project, env, version, reason)
 
 
 @app.command("export")
@@ -235,6 +275,7 @@ def import_(
         str | None, typer.Option("--format", "-f", help="json | yaml | env (default: by suffix)")
     ] = None,
     reason: Reason = "",
+    no_release: NoRelease = False,
     home: Home = None,
 ) -> None:
     """Make an environment exactly the file's content, as one new version; any error changes nothing."""
@@ -246,6 +287,8 @@ def import_(
         fail(UserError(f"PATH: cannot read {path}: {err}"), 2)
     version = _call(home, lambda c: c.import_text(project, env, text, format_for(str(path), fmt), reason))
     typer.echo(f"{project}/{env}: v{version} imported from {path}")
+    if not no_release:
+        _release(home, project, env, version, reason)
 
 
 @app.command("rotate-key")
