@@ -22,6 +22,7 @@ from coderunner.models.configstore import ConfigRef
 from coderunner.models.deployment import DeploymentDescription, DeploymentSpec
 from coderunner.models.rollout import RolloutPhase
 from starter.sdk import CodeRunner
+from starter.sdk.errors import UserError
 from starter.tools.harness import settled
 from starter.tools.load_process import load
 from tests.conftest import FAST
@@ -104,8 +105,6 @@ async def test_values_reach_only_the_app_environment(cr: CodeRunner, home: Path,
 
 
 async def test_unknown_config_reference_is_refused_before_anything_starts(cr: CodeRunner, name: str) -> None:
-    from starter.sdk.errors import UserError
-
     cr.config_releases.configs().set(name, "production", {"A": "1"})
     for ref, message in [({"environment": "nope"}, "does not exist"), ({"version": 9}, "versions 1..1")]:
         spec = DeploymentSpec(
