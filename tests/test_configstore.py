@@ -264,8 +264,8 @@ def test_rotate_key_rewraps_everything_and_retires_the_old_key(
     assert fresh.snapshot("shop", "production", reveal=True).values() == {"S": "one", "P": "plain"}
     assert fresh.snapshot("shop", "staging", reveal=True).values() == {"S": "two"}
     assert fresh.write("shop", "staging", [secret("S", "three")], "a") == 2
-    with pytest.raises(MasterKeyError, match="missing from"):  # a reader that never reloaded its keyring
-        reader.snapshot("shop", "staging", reveal=True)
+    # a long-running reader (a worker) opened before the rotation picks the new key up by itself
+    assert reader.snapshot("shop", "staging", reveal=True).values() == {"S": "three"}
     assert [e.action for e in fresh.audit_log(limit=2)][-1].value == "rotate-key"
 
 

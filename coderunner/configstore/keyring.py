@@ -155,6 +155,11 @@ class LocalKeyring:
 
     def unwrap(self, key_id: str, wrapped: bytes, context: bytes) -> bytes:
         key = self.keys.get(key_id)
+        if key is None and self.path is not None and self.path.exists():
+            # another process rotated: pick up the new key from the file (no restart, no downtime)
+            fresh = LocalKeyring.from_file(self.path)
+            self.keys, self.active = fresh.keys, fresh.active
+            key = self.keys.get(key_id)
         if key is None:
             raise MasterKeyError(
                 f"master key {key_id} missing from {self.source} (it holds {sorted(self.keys)}): "
