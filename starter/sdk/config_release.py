@@ -65,14 +65,9 @@ class ConfigReleases:
     def followers(self, project: str, environment: str) -> list[tuple[str, ConfigRef]]:
         store = Store(url=self.cr.settings.resolved_database_url())
         found = []
-        for record in store.list_deployments():
+        for record in store.list_deployments():  # deleted ones are left out
             raw = json.loads(record.spec_json).get("config")
-            if (
-                record.status in LIVE
-                and raw
-                and raw.get("project") == project
-                and raw.get("environment") == environment
-            ):
+            if raw and raw.get("project") == project and raw.get("environment") == environment:
                 found.append((record.name, ConfigRef.model_validate(raw)))
         return found
 
@@ -91,9 +86,11 @@ class ConfigReleases:
             raise UserError(f"--env: {project}/{environment} has no version to release")
         outcomes = []
         for name, _ref in self.followers(project, environment):
-            desc = await self.cr.describe(name)
+            desc = await self.cr.describe(name)  # the workflow is the truth; the store row may lag
             ref = desc.spec.config
-            if ref is None or not ref.follow or not ref.reload:
+            if desc.status.value not in LIVE:
+                outcomes.append(ReleaseOutcome(deployment=name, action="skipped", detail=desc.status.value))
+            elif ref is None or not ref.follow or not ref.reload:
                 why = "pinned" if ref is not None and not ref.follow else "reload opted out"
                 outcomes.append(ReleaseOutcome(deployment=name, action="skipped", detail=why))
             elif ref.version == target:
