@@ -1,13 +1,17 @@
 """Record the histories the config work must keep replaying: `python -m tests.record_config_histories`.
 
-A deployment that rolls out v2 (promoted), then v3 (aborted), then is deleted — recorded with the
-code as it was before config references and config rollouts existed, so tests/test_replay.py proves
-those changes leave running deployments and rollouts alone. Recorded without the payload codec.
+`record()`: a deployment that rolls out v2 (promoted), then v3 (aborted), then is deleted — recorded
+with the code as it was before config references and config rollouts existed, so
+tests/test_replay_config.py proves those changes leave running deployments and rollouts alone.
+`record_release()` (`… --release`): a deployment following a config environment that gets a config
+version released as a canary and promoted (the new, `workflow.patched("config-rollouts")` path).
+Recorded without the payload codec.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import tempfile
 from pathlib import Path
 
@@ -20,6 +24,7 @@ from coderunner.config.home import HomeLayout
 from coderunner.config.settings import Settings
 from coderunner.config.temporal_bin import temporal_binary
 from coderunner.models import search_attributes as sa
+from coderunner.models.configstore import ConfigRef
 from coderunner.models.deployment import DeploymentSpec, DeploymentTimings
 from coderunner.models.rollout import FINISHED_PHASES, RolloutStrategy
 from coderunner.store.repository import Store
@@ -80,5 +85,59 @@ async def record() -> None:
         host.cleanup()
 
 
+async def record_release() -> None:
+    home = Path(tempfile.mkdtemp(prefix="record-"))
+    host = HostProcess(home).start()
+    try:
+        async with await WorkflowEnvironment.start_local(
+            dev_server_existing_path=temporal_binary(),
+            search_attributes=sa.ALL,
+            data_converter=pydantic_data_converter,
+        ) as env:
+            store = Store(url=f"sqlite:///{HomeLayout(home).app_db}")
+            async with Worker(
+                env.client,
+                task_queue="record",
+                workflows=WORKFLOWS,
+                activities=activities(host.client(), store, home),
+            ):
+                settings = Settings(
+                    home=home,
+                    temporal_address="-",
+                    task_queue="record",
+                    sandbox_url=host.url,
+                    database_url=f"sqlite:///{HomeLayout(home).app_db}",
+                )
+                cr = CodeRunner(env.client, settings)
+                name = "replayed-config"
+                configs = cr.config_releases.configs()
+                configs.set("shop", "production", {"VERSION": "v1"})
+                configs.set_secret("shop", "production", "TOKEN", "not-in-history")
+                spec = DeploymentSpec(
+                    name=name,
+                    command=["python", str(DEMO_APP)],
+                    replicas=2,
+                    config=ConfigRef(project="shop", environment="production"),
+                )
+                await cr.deploy(spec, TIMINGS)
+                await cr.wait_settled(name)
+                configs.set("shop", "production", {"FEATURE": "on"})
+                await cr.config_releases.release("shop", "production", strategy=STRATEGY)
+                await cr.rollouts.wait(name, lambda s: s.canary_instances)
+                await cr.rollouts.promote(name, full=True, reason="record")
+                await cr.rollouts.wait(name, lambda s: s.phase in FINISHED_PHASES)
+                await asyncio.sleep(1.0)
+                await cr.delete(name, reason="record")
+                for wid, file in [
+                    (f"deployment/{name}", "deployment_config_release.json"),
+                    (f"rollout/{name}/v1+config-3", "rollout_config_release.json"),
+                ]:
+                    history = await env.client.get_workflow_handle(wid).fetch_history()
+                    (HISTORIES / file).write_text(history.to_json())
+                    print(f"wrote {file} ({len(history.events)} events)")
+    finally:
+        host.cleanup()
+
+
 if __name__ == "__main__":
-    asyncio.run(record())
+    asyncio.run(record_release() if "--release" in sys.argv else record())
