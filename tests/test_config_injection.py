@@ -142,7 +142,7 @@ async def test_bad_config_is_caught_by_the_canary_and_reverted_good_one_promoted
             assert outcomes[name].workflow_id == f"rollout/{name}/v1+config-2"
             assert (outcomes[pinned].action, outcomes[pinned].detail) == ("skipped", "pinned")
             assert (outcomes[opted_out].action, outcomes[opted_out].detail) == ("skipped", "reload opted out")
-            status = await cr.rollouts.wait(name, timeout_s=90)
+            status = await cr.rollouts.wait(name, timeout_s=180)
         assert status.phase == RolloutPhase.ABORTED, status.outcome
         assert "error rate" in (status.outcome or "")
         after = await settled(cr, name)
@@ -156,8 +156,12 @@ async def test_bad_config_is_caught_by_the_canary_and_reverted_good_one_promoted
         assert configs.unset(name, "production", ["ERROR_RATE"]) == 3
         configs.set(name, "production", {"FEATURE": "on"}, reason="good idea")  # v4
         async with load(desc.router_url or "", rps=200):
-            await cr.config_releases.release(name, "production", strategy=fast_strategy("50,100", "1s"))
-            status = await cr.rollouts.wait(name, timeout_s=90)
+            await cr.config_releases.release(
+                name,
+                "production",
+                strategy=fast_strategy("50,100", "1s", inconclusive_limit=20, degraded_limit=20),
+            )
+            status = await cr.rollouts.wait(name, timeout_s=180)
         assert status.phase == RolloutPhase.PROMOTED, status.outcome
         promoted = await settled(cr, name)
         assert promoted.spec.config is not None and promoted.spec.config.version == 4
