@@ -85,6 +85,7 @@ def test_marker_secret_only_in_the_instance_environment(tmp_path: Path) -> None:
             ["stack"],
         ):
             cli(*args)
+        assert "config      shop/production v2 (following)" in cli("describe", "shop")
         revealed = cli("config", "get", "API_TOKEN", *p, "--reveal", "--yes")
         assert revealed.strip() == MARKER  # the one place it may be shown
         time.sleep(1.0)  # let the worker's and Temporal's writes land

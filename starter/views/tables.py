@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from coderunner.models.configstore import ConfigRef
 from coderunner.models.deployment import DeploymentDescription
 
 
@@ -38,6 +39,15 @@ def _rollout_lines(desc: DeploymentDescription) -> list[str]:
     return []
 
 
+def _config_lines(ref: ConfigRef | None) -> list[str]:
+    """The config reference only: values stay in the config service (`coderunner config list`)."""
+    if ref is None:
+        return []
+    mode = "following" if ref.follow else "pinned"
+    mode += "" if ref.reload else ", reload off"
+    return [f"config      {ref.project}/{ref.environment} v{ref.version} ({mode})"]
+
+
 def description(desc: DeploymentDescription, events: int = 8) -> str:
     spec = desc.spec
     healthy = sum(1 for i in desc.instances if i.healthy)
@@ -50,6 +60,7 @@ def description(desc: DeploymentDescription, events: int = 8) -> str:
         *_rollout_lines(desc),
         f"command     {' '.join(spec.command)}",
         f"env         {', '.join(f'{k}={v}' for k, v in spec.env.items()) or '-'}",
+        *_config_lines(spec.config),
         "",
         table(
             [
