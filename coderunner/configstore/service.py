@@ -163,7 +163,7 @@ class ConfigService:
         version = head if version is None else version
         if not 0 <= version <= head:
             raise ConfigNotFound(f"--version: {project}/{environment} has versions 1..{head}, not {version}")
-        entries = [self._entry(row, reveal) for row in self._rows(project, environment, version)]
+        entries = self._entries(self._rows(project, environment, version), reveal)
         meta = self._version(project, environment, version)
         return ConfigSnapshot(
             project=project,
@@ -189,7 +189,7 @@ class ConfigService:
         found = next((r for r in self._rows(project, environment, version) if r.key == key), None)
         if found is None:
             raise ConfigNotFound(f"KEY: {key!r} is not set in {project}/{environment} v{version}")
-        entry = self._entry(found, True)  # only this key is decrypted
+        entry = self._entries([found], True)[0]  # only this key is decrypted
         if entry.secret:
             row = self._audit_row(
                 actor, AuditAction.REVEAL, project, environment, key, version, reason, self._hash(entry)
@@ -377,7 +377,7 @@ class ConfigService:
                     f"{project}/{environment} is at v{base}, not v{expected}: "
                     "re-read and retry (nothing was changed)"
                 )
-            current = [self._entry(r, True) for r in self._rows(project, environment, base)]
+            current = self._entries(self._rows(project, environment, base), True)
             entries: list[ConfigEntry] = build(current)
             version = base + 1
             rows, hashes = self._seal(project, environment, version, entries)
@@ -534,16 +534,25 @@ class ConfigService:
         with Session(self.engine) as session:
             return session.get(ConfigVersion, (project, environment, version))
 
-    def _entry(self, row: ConfigValue, reveal: bool) -> ConfigEntry:
-        value: str | None = row.value
-        if row.secret:
-            value = self._decrypt(row) if reveal else None
-        return ConfigEntry(key=row.key, value=value, secret=row.secret, description=row.description)
+    def _entries(self, rows: Sequence[ConfigValue], reveal: bool) -> list[ConfigEntry]:
+        """Entries of one version's rows; secrets decrypted when `reveal` (the data key read once)."""
+        keys: dict[str, bytes | None] = {}
+        entries = []
+        for row in rows:
+            value: str | None = row.value
+            if row.secret:
+                value = self._decrypt(row, keys) if reveal else None
+            entries.append(
+                ConfigEntry(key=row.key, value=value, secret=row.secret, description=row.description)
+            )
+        return entries
 
-    def _decrypt(self, row: ConfigValue) -> str:
+    def _decrypt(self, row: ConfigValue, keys: dict[str, bytes | None]) -> str:
         assert row.ciphertext is not None
         kid = data_key_id(row.project, row.environment)
-        data_key = self.keys.get(kid, create=False)
+        if kid not in keys:
+            keys[kid] = self.keys.get(kid, create=False)
+        data_key = keys[kid]
         where = f"{row.project}/{row.environment}/{row.key}@v{row.version}"
         if data_key is None:
             raise ConfigNotFound(f"{where}: its data key {kid} is missing from the database")
@@ -559,7 +568,7 @@ class ConfigService:
         if not 0 <= version <= head:
             raise ConfigNotFound(f"--version: {project}/{environment} has versions 1..{head}, not {version}")
         rows = self._rows(project, environment, version)
-        return [self._entry(r, False) for r in rows], {r.key: r.value_hash for r in rows}
+        return self._entries(rows, False), {r.key: r.value_hash for r in rows}
 
     def _require_project(self, project: str) -> None:
         with Session(self.engine) as session:
