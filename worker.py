@@ -59,7 +59,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         client,
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
-        activities=activities(provider, store),
+        activities=activities(provider, store, settings.home),
         graceful_shutdown_timeout=timedelta(seconds=10),
     )
     log.info("worker polling %s on %s", settings.task_queue, settings.temporal_address)

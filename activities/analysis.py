@@ -29,8 +29,9 @@ class AnalysisActivities:
     async def collect_window(self, req: WindowRequest) -> WindowStats:
         info = await self.provider.get_router(req.deployment, window_s=req.window_s)
         stats = WindowStats()
+        by_id = set(req.canary_instances)
         for backend in info.stats:
-            if backend.version == req.canary_version:
+            if backend.instance_id in by_id or (not by_id and backend.version == req.canary_version):
                 stats.canary.append(backend)
             elif backend.version is not None:
                 stats.stable.append(backend)

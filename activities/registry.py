@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from activities.analysis import AnalysisActivities
@@ -11,13 +12,17 @@ from activities.autoscale import AutoscaleActivities
 from activities.rollout_watch import RolloutWatchActivities
 from activities.sandbox import SandboxActivities
 from activities.store import StoreActivities
+from coderunner.config.home import home_dir
+from coderunner.configstore.resolver import ConfigResolver
 from coderunner.hosts.provider import SandboxProvider
 from coderunner.store.repository import Store
 
 
-def activities(provider: SandboxProvider, store: Store) -> list[Callable[..., Any]]:
+def activities(provider: SandboxProvider, store: Store, home: Path | None = None) -> list[Callable[..., Any]]:
+    """`home` holds the config master key (default $CODERUNNER_HOME or ./.coderunner)."""
+    resolver = ConfigResolver(store.engine, home or home_dir())
     return [
-        *SandboxActivities(provider).all(),
+        *SandboxActivities(provider, resolver.resolve).all(),
         *StoreActivities(store).all(),
         *AutoscaleActivities(provider, store).all(),
         *AnalysisActivities(provider).all(),

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from coderunner.configstore.crypto import TamperedCiphertext
+from coderunner.configstore.keyring import MasterKeyError
+from coderunner.configstore.service import ConfigInputError
 from coderunner.hosts.provider import InstanceNotFound, RouterNotFound, SandboxError, SandboxProvider
 from coderunner.models.activity_io import (
     Ack,
@@ -17,6 +21,7 @@ from coderunner.models.activity_io import (
     InstanceObservation,
     InstanceRef,
 )
+from coderunner.models.configstore import ConfigRef
 from coderunner.models.sandbox import (
     InstanceInfo,
     InstanceSpec,
@@ -31,12 +36,35 @@ from coderunner.telemetry.metrics import HEALTH_CHECKS, INSTANCES_CREATED
 _GONE = {InstanceState.EXITED, InstanceState.LOST, InstanceState.STOPPED}
 
 
+Resolve = Callable[[ConfigRef], dict[str, str]]
+
+
 class SandboxActivities:
-    def __init__(self, provider: SandboxProvider) -> None:
+    def __init__(self, provider: SandboxProvider, resolve_config: Resolve | None = None) -> None:
         self.provider = provider
+        self.resolve_config = resolve_config
+
+    async def _with_config(self, spec: InstanceSpec) -> InstanceSpec:
+        """Decrypt the spec's config reference into the instance's env (the spec's own env wins).
+
+        This is the only place values meet an instance: the workflow and its history carry the
+        reference, the host gets the env and never the reference.
+        """
+        if spec.config is None:
+            return spec
+        if self.resolve_config is None:
+            raise ApplicationError("this worker has no config service", type="ConfigUnavailable")
+        try:
+            values = await asyncio.to_thread(self.resolve_config, spec.config)
+        except (ConfigInputError, TamperedCiphertext) as err:
+            raise ApplicationError(f"config: {err}", type="InvalidConfig", non_retryable=True) from None
+        except MasterKeyError as err:
+            raise ApplicationError(f"config: {err}", type="MasterKeyMissing") from None
+        return spec.model_copy(update={"env": {**values, **spec.env}, "config": None})
 
     @activity.defn(name="create_instance")
     async def create_instance(self, spec: InstanceSpec) -> InstanceInfo:
+        spec = await self._with_config(spec)
         try:
             info = await self.provider.create_instance(spec)
         except SandboxError as err:

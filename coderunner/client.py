@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -13,7 +14,7 @@ from coderunner.codec.aes import EncryptionCodec
 from coderunner.config.settings import Settings, StackNotRunning
 
 
-def data_converter(key: bytes) -> DataConverter:
+def data_converter(key: bytes | Sequence[bytes]) -> DataConverter:
     """Failure messages are encoded too: an error text may quote a value we must not leak."""
     return dataclasses.replace(
         pydantic_data_converter,
@@ -28,7 +29,7 @@ async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
         return await Client.connect(
             settings.temporal_address,
             namespace=settings.namespace,
-            data_converter=data_converter(settings.codec_key()),
+            data_converter=data_converter(settings.codec_keys()),
             runtime=runtime,
         )
     except RuntimeError as err:

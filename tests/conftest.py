@@ -81,14 +81,14 @@ def settings_for(home: Path, env: WorkflowEnvironment, host: HostProcess, task_q
 
 @pytest_asyncio.fixture(scope="session")
 async def worker(
-    temporal_env: WorkflowEnvironment, sandbox_host: HostProcess, store: Store
+    home: Path, temporal_env: WorkflowEnvironment, sandbox_host: HostProcess, store: Store
 ) -> AsyncIterator[Worker]:
     provider = sandbox_host.client()
     async with Worker(
         temporal_env.client,
         task_queue="coderunner-tests",
         workflows=WORKFLOWS,
-        activities=activities(provider, store),
+        activities=activities(provider, store, home),
     ) as running:
         yield running
     await provider.aclose()

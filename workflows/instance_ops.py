@@ -92,6 +92,7 @@ class InstanceOps:
                     working_dir=spec.working_dir,
                     env={**spec.env, "INSTANCE_ID": record.instance_id},
                     group=record.group,
+                    config=spec.config,
                 ),
                 summary=f"create {record.instance_id}",
                 **SANDBOX_CALL,

@@ -315,8 +315,11 @@ class CanaryRolloutWorkflow:
 
     async def _judge(self) -> AnalysisResult:
         """One window: statistics from the activity (new) or raw stats judged here (legacy)."""
+        same_version = self._inp.spec.version == self._inp.from_version  # a config release
         request = WindowRequest(deployment=self._inp.deployment, canary_version=self._inp.spec.version,
-                                window_s=self._settings.interval_s)
+                                window_s=self._settings.interval_s,
+                                # a config release keeps the app version: only instance ids tell canary apart
+                                canary_instances=self._canaries if same_version else [])
         summary_text = f"analysis window {self._windows_total + 1} at {self._weight}%"
         if self._on(STATISTICS):
             summary = await workflow.execute_activity_method(

@@ -58,8 +58,9 @@ _NOT_ROLLABLE = (DeploymentStatus.STOPPED, DeploymentStatus.DELETING, Deployment
                  DeploymentStatus.PROVISIONING)
 
 
-def rollout_id(name: str, version: str) -> str:
-    return f"rollout/{name}/{version}"
+def rollout_id(name: str, version: str, config_version: int | None = None) -> str:
+    """`rollout/<name>/<version>`; a config release of the same app version adds `+config-<N>`."""
+    return f"rollout/{name}/{version}" + (f"+config-{config_version}" if config_version else "")
 
 
 class RolloutHost:
@@ -87,22 +88,36 @@ class RolloutHost:
             )
         if st.status in _NOT_ROLLABLE:
             raise ValueError(f"cannot roll out: deployment {st.spec.name} is {st.status.value}")
-        if req.version == st.spec.version:
+        if req.config_version is not None:
+            current = st.spec.config
+            if current is None:
+                raise ValueError(f"config_version: {st.spec.name} has no config reference to move "
+                                 "(add `config: {project: …, environment: …}` to its spec)")
+            if req.version == st.spec.version and req.config_version == current.version:
+                raise ValueError(f"{st.spec.name} already runs {req.version} with config "
+                                 f"v{req.config_version}")
+        elif req.version == st.spec.version:
             raise ValueError(f"{st.spec.name} already runs {req.version}: roll out a different version")
         self.canary_spec(req)
 
     def canary_spec(self, req: RolloutRequest) -> DeploymentSpec:
         base = self.state.spec
+        config = base.config
+        if req.config_version is not None and config is not None:
+            config = config.model_copy(update={"version": req.config_version})
         try:
             return DeploymentSpec.model_validate(
-                {**base.model_dump(), "version": req.version, "env": {**base.env, **req.env}})
+                {**base.model_dump(), "version": req.version, "env": {**base.env, **req.env},
+                 "config": config.model_dump() if config else None})
         except ValidationError as err:  # a plain ValueError reaches the caller as "refused, bad input"
             raise ValueError("invalid rollout: " + "; ".join(e["msg"] for e in err.errors())) from None
 
     async def start(self, req: RolloutRequest) -> RolloutStarted:
         self.validate(req)  # again: two updates in one workflow task both passed their validators
         st = self.state
-        wid = rollout_id(st.spec.name, req.version)
+        if req.config_version is not None:
+            workflow.patched("config-rollouts")  # marks histories of config releases (new path only)
+        wid = rollout_id(st.spec.name, req.version, req.config_version)
         weights = plan_weights(req.strategy)
         st.rollout = RolloutLink(workflow_id=wid, version=req.version, from_version=st.spec.version)
         st.rollout_spec = self.canary_spec(req)

@@ -1,4 +1,8 @@
-"""AES-256-GCM payload codec: Temporal history (inputs, results, queries, details) holds ciphertext only."""
+"""AES-256-GCM payload codec: Temporal history (inputs, results, queries, details) holds ciphertext only.
+
+The codec holds a keyring: new payloads are sealed with the active (first) key, and any payload
+whose key id is in the ring opens, so after a rotation old histories stay readable.
+"""
 
 from __future__ import annotations
 
@@ -15,13 +19,18 @@ _NONCE = 12
 
 
 class EncryptionCodec(PayloadCodec):
-    """Encrypts every payload; the key id (a hash prefix, never the key) travels in the metadata."""
+    """Encrypts every payload; the key id (a hash prefix, never the key) travels in the metadata.
 
-    def __init__(self, key: bytes) -> None:
-        if len(key) != 32:
+    `key` is one key or a keyring (active first, then older keys kept for reading).
+    """
+
+    def __init__(self, key: bytes | Sequence[bytes]) -> None:
+        keys = [key] if isinstance(key, bytes) else list(key)
+        if not keys or any(len(k) != 32 for k in keys):
             raise ValueError("codec key must be 32 bytes (AES-256)")
-        self._aead = AESGCM(key)
-        self.key_id = hashlib.sha256(key).hexdigest()[:16].encode()
+        self._ring = {hashlib.sha256(k).hexdigest()[:16].encode(): AESGCM(k) for k in keys}
+        self.key_id = hashlib.sha256(keys[0]).hexdigest()[:16].encode()
+        self._aead = self._ring[self.key_id]
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
         return [self.encrypt(p) for p in payloads]
@@ -37,11 +46,12 @@ class EncryptionCodec(PayloadCodec):
     def decrypt(self, payload: Payload) -> Payload:
         if payload.metadata.get("encoding") != ENCODING:
             return payload
-        key_id = payload.metadata.get("encryption-key-id")
-        if key_id != self.key_id:
+        key_id = payload.metadata.get("encryption-key-id", b"")
+        aead = self._ring.get(key_id)
+        if aead is None:
             raise ValueError(f"payload encrypted with unknown key id {key_id!r}")
         data = payload.data
-        plain = self._aead.decrypt(data[:_NONCE], data[_NONCE:], None)
+        plain = aead.decrypt(data[:_NONCE], data[_NONCE:], None)
         out = Payload()
         out.ParseFromString(plain)
         return out

@@ -16,7 +16,7 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 
 from coderunner.codec.aes import EncryptionCodec
-from coderunner.config.home import HomeLayout, home_dir, read_or_create_key, read_or_create_token
+from coderunner.config.home import HomeLayout, home_dir, read_or_create_keys, read_or_create_token
 
 log = logging.getLogger("coderunner.codec")
 ALLOWED_HEADERS = "Content-Type, X-Namespace, Authorization"
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ui-origin", action="append", default=[], help="Web UI origin allowed by CORS")
     args = parser.parse_args(argv)
     layout = HomeLayout(home_dir(args.home))
-    codec = EncryptionCodec(read_or_create_key(layout.codec_key))
+    codec = EncryptionCodec(read_or_create_keys(layout.codec_key))
     token = read_or_create_token(layout.codec_token)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s codec %(message)s")
     log.info("codec server on http://%s:%d (origins: %s)", args.bind, args.port, args.ui_origin)

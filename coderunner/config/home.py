@@ -45,12 +45,26 @@ def read_or_create_token(path: Path) -> str:
     return token
 
 
-def read_or_create_key(path: Path) -> bytes:
-    """A 256-bit AES key, generated once per state dir and kept 0600."""
+def read_or_create_keys(path: Path) -> list[bytes]:
+    """A keyring of 256-bit AES keys, one hex key per line, the active one first; generated once
+    per state dir and kept 0600. Older keys stay so what they sealed can still be opened."""
     if path.exists():
-        return bytes.fromhex(path.read_text().strip())
+        return [bytes.fromhex(line) for line in path.read_text().split() if line]
     key = _secrets.token_bytes(32)
     write_private(path, key.hex().encode())
+    return [key]
+
+
+def read_or_create_key(path: Path) -> bytes:
+    """The active key of the keyring at `path`."""
+    return read_or_create_keys(path)[0]
+
+
+def add_active_key(path: Path) -> bytes:
+    """Rotate: a new key becomes active; the old ones are kept (for reading) after it."""
+    key = _secrets.token_bytes(32)
+    keys = [key, *read_or_create_keys(path)]
+    write_private(path, "\n".join(k.hex() for k in keys).encode() + b"\n")
     return key
 
 

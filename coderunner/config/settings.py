@@ -11,7 +11,13 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from coderunner.config.home import HomeLayout, home_dir, read_or_create_key, read_or_create_token
+from coderunner.config.home import (
+    HomeLayout,
+    home_dir,
+    read_or_create_key,
+    read_or_create_keys,
+    read_or_create_token,
+)
 
 TASK_QUEUE = "coderunner"
 
@@ -42,6 +48,10 @@ class Settings(BaseModel):
 
     def codec_key(self) -> bytes:
         return read_or_create_key(self.layout.codec_key)
+
+    def codec_keys(self) -> list[bytes]:
+        """The codec keyring: the active key first, older ones to read old histories."""
+        return read_or_create_keys(self.layout.codec_key)
 
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.layout.app_db}"

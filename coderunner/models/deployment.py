@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 
+from coderunner.models.configstore import ConfigRef
 from coderunner.models.rollout import RolloutLink
 from coderunner.models.sandbox import InstanceGroup
 
@@ -42,6 +43,8 @@ class DeploymentSpec(BaseModel):
     replicas: int = Field(default=1, ge=0, le=MAX_REPLICAS)
     health_path: str = Field(default="/health", pattern=r"^/")
     env: dict[str, str] = Field(default_factory=dict)
+    # variables and secrets from the config service; the workflow carries only this reference
+    config: ConfigRef | None = None
 
     @field_validator("command", mode="before")
     @classmethod

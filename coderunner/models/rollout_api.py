@@ -33,6 +33,9 @@ class RolloutRequest(BaseModel):
 
     version: str = Field(pattern=VERSION_PATTERN)
     env: dict[str, str] = Field(default_factory=dict, description="--set K=V: merged over the spec's env")
+    config_version: int | None = Field(
+        default=None, ge=1, description="roll out this config version (same app version allowed)"
+    )
     strategy: RolloutStrategy = Field(default_factory=lambda: RolloutStrategy.model_validate({}))
     scale_down_delay_s: float = Field(default=30.0, ge=0,
                                       description="old instances live this long after promotion")
@@ -175,6 +178,9 @@ class WindowRequest(BaseModel):
     canary_version: str
     window_s: float = Field(gt=0)
     settings: AnalysisSettings | None = None  # for `analyse_window`: min_requests, Mann-Whitney knobs
+    canary_instances: list[str] = Field(
+        default_factory=list, description="split by these ids instead (a config release: same version)"
+    )
 
 
 class WindowStats(BaseModel):

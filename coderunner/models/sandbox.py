@@ -11,6 +11,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
+from coderunner.models.configstore import ConfigRef
+
 INSTANCE_ID_PATTERN = r"^[a-z0-9][a-z0-9.-]{0,120}$"
 
 
@@ -34,6 +36,8 @@ class InstanceSpec(BaseModel):
     working_dir: str | None = Field(default=None, description="cwd of the process; default: its own dir")
     env: dict[str, str] = Field(default_factory=dict, description="the ONLY env the process gets, + PORT")
     group: InstanceGroup = InstanceGroup.STABLE
+    # resolved and decrypted by the create_instance activity into env; never sent to the host
+    config: ConfigRef | None = None
 
 
 class InstanceInfo(BaseModel):

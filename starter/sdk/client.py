@@ -11,8 +11,9 @@ from __future__ import annotations
 from temporalio.client import Client
 
 from coderunner.config.settings import Settings
-from coderunner.models.deployment import OperationResult
+from coderunner.models.deployment import DeploymentSpec, DeploymentTimings, OperationResult
 from starter.sdk.autoscaling import Autoscaling
+from starter.sdk.config_release import ConfigReleases
 from starter.sdk.deployments import Deployments
 from starter.sdk.errors import UserError
 from starter.sdk.rollouts import Rollouts
@@ -25,6 +26,14 @@ class CodeRunner(Deployments):
         super().__init__(client, settings)
         self.rollouts = Rollouts(self)
         self.autoscaling = Autoscaling(self)
+        self.config_releases = ConfigReleases(self)
+
+    async def deploy(
+        self, spec: DeploymentSpec, timings: DeploymentTimings | None = None, actor: str = "cli"
+    ) -> str:
+        """A `config:` reference is pinned to a concrete version here, so the workflow (and its
+        history) carries the reference and version only, and every instance runs the same config."""
+        return await super().deploy(self.config_releases.pin(spec), timings, actor)
 
     async def scale(
         self, name: str, replicas: int, reason: str = "", actor: str = "cli", for_s: float | None = None

@@ -54,6 +54,7 @@ class Rollouts:
         version: str,
         env: dict[str, str] | None = None,
         strategy: RolloutStrategy | None = None,
+        config_version: int | None = None,
         scale_down_delay_s: float = 30.0,
         abort_cleanup_s: float = 2.0,
         actor: str = "cli",
@@ -64,6 +65,7 @@ class Rollouts:
             req = RolloutRequest(
                 version=version,
                 env=env or {},
+                config_version=config_version,
                 strategy=strategy or RolloutStrategy.model_validate({}),
                 scale_down_delay_s=scale_down_delay_s,
                 abort_cleanup_s=abort_cleanup_s,

@@ -6,6 +6,7 @@ import textwrap
 from datetime import UTC, datetime
 from typing import Any
 
+from coderunner.models.configstore import ConfigRef
 from coderunner.models.deployment import DeploymentDescription, DeploymentSpec, OperationResult
 
 
@@ -93,6 +94,17 @@ def _rollout_lines(desc: DeploymentDescription) -> list[str]:
     return []
 
 
+def _config_lines(ref: ConfigRef | None) -> list[str]:
+    """The config reference only: values stay in the config service (`coderunner config list`)."""
+    if ref is None:
+        return []
+    mode = "following" if ref.follow else "pinned"
+    mode += "" if ref.reload else ", reload off"
+    return [f"config      {ref.project}/{ref.environment} v{ref.version} ({mode})"]
+
+
+
+
 def wrapped(text: str, indent: int, width: int = 100) -> list[str]:
     """Long reasons (an abort's numbers) over several lines instead of one very long one."""
     return textwrap.wrap(text, width=width, subsequent_indent=" " * indent) or [""]
@@ -120,6 +132,7 @@ def description(desc: DeploymentDescription, events: int = 8, now: datetime | No
         *_rollout_lines(desc),
         f"command     {' '.join(spec.command)}",
         f"env         {', '.join(f'{k}={v}' for k, v in spec.env.items()) or '-'}",
+        *_config_lines(spec.config),
         "",
         table(
             [

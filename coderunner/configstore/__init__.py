@@ -1,0 +1,1 @@
+"""The config and secrets service: versioned environments, envelope encryption, a hash-chained audit log."""
