@@ -26,7 +26,7 @@ from coderunner.hosts.client import SandboxClient
 from coderunner.store.repository import Store
 from coderunner.telemetry.live import LiveSource
 from coderunner.telemetry.server import build_metrics_app, serve_metrics
-from workflows.registry import WORKFLOWS
+from workflows.registry import WORKFLOW_RUNNER, WORKFLOWS
 
 log = logging.getLogger("coderunner.worker")
 
@@ -59,6 +59,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         client,
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
+        workflow_runner=WORKFLOW_RUNNER,
         activities=activities(provider, store, settings.home),
         graceful_shutdown_timeout=timedelta(seconds=10),
     )

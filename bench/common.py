@@ -20,7 +20,7 @@ from coderunner.models import search_attributes as sa
 from coderunner.store.repository import Store
 from starter.sdk import CodeRunner
 from starter.tools.harness import DEMO_APP, HostProcess
-from workflows.registry import WORKFLOWS
+from workflows.registry import WORKFLOW_RUNNER, WORKFLOWS
 
 __all__ = ["DEMO_APP", "BenchStack", "bench_stack"]
 
@@ -56,7 +56,7 @@ async def bench_stack(
             async with Worker(
                 env.client,
                 task_queue=task_queue,
-                workflows=[*WORKFLOWS, *extra_workflows],
+                workflows=[*WORKFLOWS, *extra_workflows], workflow_runner=WORKFLOW_RUNNER,
                 activities=[*activities(provider, store), *extra_activities],
                 max_concurrent_activities=200,
             ):

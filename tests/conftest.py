@@ -26,7 +26,7 @@ from coderunner.models.deployment import DeploymentTimings
 from coderunner.store.repository import Store
 from starter.sdk import CodeRunner
 from starter.tools.harness import HostProcess
-from workflows.registry import WORKFLOWS
+from workflows.registry import WORKFLOW_RUNNER, WORKFLOWS
 
 CAN_AFTER = 300
 FAST = DeploymentTimings(sweep_interval_s=1.0, health_deadline_s=20.0, drain_s=0.2, stop_grace_s=2.0)
@@ -87,7 +87,7 @@ async def worker(
     async with Worker(
         temporal_env.client,
         task_queue="coderunner-tests",
-        workflows=WORKFLOWS,
+        workflows=WORKFLOWS, workflow_runner=WORKFLOW_RUNNER,
         activities=activities(provider, store, home),
     ) as running:
         yield running

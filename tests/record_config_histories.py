@@ -33,7 +33,7 @@ from coderunner.models.rollout import FINISHED_PHASES, RolloutStrategy
 from coderunner.store.repository import Store
 from starter.sdk import CodeRunner
 from starter.tools.harness import DEMO_APP, HostProcess
-from workflows.registry import WORKFLOWS
+from workflows.registry import WORKFLOW_RUNNER, WORKFLOWS
 
 HISTORIES = Path(__file__).parent / "histories"
 TIMINGS = DeploymentTimings(sweep_interval_s=0.5, health_deadline_s=20, drain_s=0.1)
@@ -53,7 +53,8 @@ async def recording_stack() -> AsyncIterator[tuple[CodeRunner, Client]]:
         ) as env:
             url = f"sqlite:///{HomeLayout(home).app_db}"
             workers = activities(host.client(), Store(url=url), home)
-            async with Worker(env.client, task_queue="record", workflows=WORKFLOWS, activities=workers):
+            async with Worker(env.client, task_queue="record", workflows=WORKFLOWS,
+                              workflow_runner=WORKFLOW_RUNNER, activities=workers):
                 settings = Settings(
                     home=home,
                     temporal_address="-",

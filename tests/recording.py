@@ -20,7 +20,7 @@ from coderunner.models import search_attributes as sa
 from coderunner.store.repository import Store
 from starter.sdk import CodeRunner
 from starter.tools.harness import HostProcess
-from workflows.registry import WORKFLOWS
+from workflows.registry import WORKFLOW_RUNNER, WORKFLOWS
 
 CAN_AFTER = 400  # history events before the server suggests continue-as-new
 
@@ -45,7 +45,7 @@ async def recording_stack(can_after: int | None = CAN_AFTER) -> AsyncIterator[tu
             async with Worker(
                 env.client,
                 task_queue="record",
-                workflows=WORKFLOWS,
+                workflows=WORKFLOWS, workflow_runner=WORKFLOW_RUNNER,
                 activities=activities(host.client(), store),
             ):
                 settings = Settings(

@@ -29,7 +29,7 @@ from starter.sdk import CodeRunner
 from starter.tools.harness import HostProcess
 from tests.conftest import settings_for
 from workflows.deployment import DeploymentWorkflow
-from workflows.registry import WORKFLOWS
+from workflows.registry import WORKFLOW_RUNNER, WORKFLOWS
 
 
 class SweepGate:
@@ -69,7 +69,8 @@ async def gated_stack(
     acts = [a for a in activities(provider, store) if getattr(a, "__name__", "") != "check_instances"]
     try:
         async with Worker(
-            env.client, task_queue=queue, workflows=WORKFLOWS, activities=[*acts, gate.check_instances]
+            env.client, task_queue=queue, workflows=WORKFLOWS, workflow_runner=WORKFLOW_RUNNER,
+            activities=[*acts, gate.check_instances]
         ):
             yield CodeRunner(env.client, settings_for(home, env, host, queue)), gate
     finally:

@@ -13,7 +13,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from workflows.registry import WORKFLOWS
+from workflows.registry import WORKFLOW_RUNNER, WORKFLOWS
 
 HISTORIES = Path(__file__).parent / "histories"
 RECORDED = sorted(HISTORIES.glob("*.json"))
@@ -33,7 +33,9 @@ def test_recorded_lifecycle_covers_updates_and_sweeps() -> None:
 async def test_recorded_history_replays(path: Path) -> None:
     history = load(path)
     assert len(history.events) > 10, f"{path.name} holds no real run"
-    result = await Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter).replay_workflow(
+    result = await Replayer(
+        workflows=WORKFLOWS, workflow_runner=WORKFLOW_RUNNER, data_converter=pydantic_data_converter
+    ).replay_workflow(
         history, raise_on_replay_failure=False
     )
     assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"

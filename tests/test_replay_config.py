@@ -10,7 +10,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from workflows.registry import WORKFLOWS
+from workflows.registry import WORKFLOW_RUNNER, WORKFLOWS
 
 HISTORIES = Path(__file__).parent / "histories"
 
@@ -27,7 +27,9 @@ HISTORIES = Path(__file__).parent / "histories"
 )
 async def test_recorded_histories_replay(file: str, workflow_id: str) -> None:
     history = WorkflowHistory.from_json(workflow_id, (HISTORIES / file).read_text())
-    result = await Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter).replay_workflow(
+    result = await Replayer(
+        workflows=WORKFLOWS, workflow_runner=WORKFLOW_RUNNER, data_converter=pydantic_data_converter
+    ).replay_workflow(
         history
     )
     assert result.replay_failure is None
