@@ -5,8 +5,10 @@ A failure here means a change would break running deployments: guard it with `wo
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
+import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
@@ -27,3 +29,13 @@ async def test_recorded_lifecycle_replays() -> None:
         history
     )
     assert result.replay_failure is None
+
+
+@pytest.mark.parametrize("path", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem)
+async def test_every_recorded_history_replays(path: Path) -> None:
+    """Every file in tests/histories/, whoever recorded it (tests/record_*.py)."""
+    history = WorkflowHistory.from_json(path.stem, await asyncio.to_thread(path.read_text))
+    result = await Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter).replay_workflow(
+        history, raise_on_replay_failure=False
+    )
+    assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"
