@@ -5,7 +5,9 @@ outer rules (`decisions.autoscale_rules.constrain`: override, budget, canary), a
 DeploymentWorkflow — the one writer of the instance set — to scale through its `scale` update (an
 activity, with an update id per decision so a retry never scales twice). Spend accrues from the
 instances observed between syncs. The stabilization history, override, spend and counters are
-state, carried through continue-as-new so no window restarts.
+state, carried through continue-as-new so no window restarts. The conditions for continuing as new
+are checked again after the wait for running handlers: a `disable` accepted in that wait ends the
+workflow, and audit events not yet written travel with the state.
 
 An override's TTL is an absolute workflow-time deadline (`expires_at_s`); the loop's wait is cut
 to it, so an override ends on time even with a long sync interval, and the next decision is made
@@ -20,11 +22,12 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
+# Only models and activities pass through the sandbox; decisions and workflow helpers (below) are
+# re-imported inside it, so its determinism checks cover them. The models come first, so the
+# decisions' own model imports find the passed-through classes (one MetricSample, not two).
 with workflow.unsafe.imports_passed_through():
+    import coderunner.models.sandbox  # noqa: F401  (used by decisions.autoscale_rules)
     from activities.autoscale import AutoscaleActivities
-    from coderunner.decisions.autoscale_rules import constrain
-    from coderunner.decisions.cost import accrue, budget_level, crossed_thresholds
-    from coderunner.decisions.hpa import decide
     from coderunner.models import search_attributes as sa
     from coderunner.models.activity_io import Ack
     from coderunner.models.autoscale import AutoscalePolicy, ScaleDirection, ScalingInput
@@ -44,9 +47,16 @@ with workflow.unsafe.imports_passed_through():
         OverrideResult,
         ScaleCall,
     )
-    from workflows.autoscaler_calls import SCALE_CALL, WEBHOOK_CALL, audit, metrics_call
-    from workflows.instance_ops import failure_message
-    from workflows.options import STORE_CALL
+
+from coderunner.decisions.autoscale_rules import constrain
+from coderunner.decisions.cost import accrue, budget_level, crossed_thresholds
+from coderunner.decisions.hpa import decide
+from workflows.autoscaler_calls import SCALE_CALL, WEBHOOK_CALL, audit, metrics_call
+from workflows.instance_ops import failure_message
+from workflows.options import STORE_CALL
+
+# workflow.patched ids: each guards one behavioural change for runs started before it
+CAN_CARRIES_ACCEPTED = "autoscaler-can-carries-accepted"  # disable and unwritten events survive CAN
 
 
 @workflow.defn
@@ -58,8 +68,9 @@ class AutoscalerWorkflow:
         self._lock = asyncio.Lock()
         self._sync_now = False
         self._disabled = False
-        self._events: list[dict] = []
-        self._alerts: list[int] = []
+        self._events: list[dict] = self._s.pending_events
+        self._alerts: list[int] = self._s.pending_alerts
+        self._s.pending_events, self._s.pending_alerts = [], []
 
     @property
     def _name(self) -> str:
@@ -92,6 +103,10 @@ class AutoscalerWorkflow:
                     next_sync = workflow.time() + self._s.policy.sync_interval_s
             if workflow.info().is_continue_as_new_suggested() and not self._disabled:
                 await workflow.wait_condition(workflow.all_handlers_finished)
+                if workflow.patched(CAN_CARRIES_ACCEPTED):
+                    if self._disabled:  # a `disable` accepted during the wait: end here, not in a new run
+                        break
+                    self._s.pending_events, self._s.pending_alerts = self._events, self._alerts
                 self._s.runs += 1
                 workflow.continue_as_new(inp.model_copy(update={"state": self._s}))
         await workflow.wait_condition(workflow.all_handlers_finished)

@@ -107,6 +107,9 @@ class AutoscalerState(BaseModel):
     last_logged: tuple[int, str | None] | None = None
     spend: Spend = Field(default_factory=Spend)
     runs: int = 1
+    # accepted by a handler but not yet written when the run continued as new: written by the next run
+    pending_events: list[dict[str, Any]] = Field(default_factory=list)
+    pending_alerts: list[int] = Field(default_factory=list)
 
 
 class AutoscalerInput(BaseModel):
