@@ -141,6 +141,10 @@ class AutoscaleActivities:
     @activity.defn(name="autoscale_record")
     async def record(self, rec: AutoscaleRecord) -> Ack:
         """Spend (absolute), audit events (idempotent by key), and the Prometheus view of the sync."""
+        for done in rec.closed:  # an earlier month's final figure, its tail included
+            await asyncio.to_thread(
+                self.spend.record, rec.deployment, done.month, done.amount, rec.budget, done.level
+            )
         await asyncio.to_thread(
             self.spend.record, rec.deployment, rec.month, rec.spend, rec.budget, rec.level
         )

@@ -42,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
         DecisionRecord,
         MetricsObservation,
         MetricsRequest,
+        MonthSpend,
         Override,
         OverrideRequest,
         OverrideResult,
@@ -49,7 +50,7 @@ with workflow.unsafe.imports_passed_through():
     )
 
 from coderunner.decisions.autoscale_rules import constrain
-from coderunner.decisions.cost import accrue, budget_level, crossed_thresholds
+from coderunner.decisions.cost import accrue, budget_level, charge, crossed_thresholds
 from coderunner.decisions.hpa import decide
 from workflows.autoscaler_calls import SCALE_CALL, WEBHOOK_CALL, audit, metrics_call
 from workflows.instance_ops import failure_message
@@ -57,6 +58,8 @@ from workflows.options import STORE_CALL
 
 # workflow.patched ids: each guards one behavioural change for runs started before it
 CAN_CARRIES_ACCEPTED = "autoscaler-can-carries-accepted"  # disable and unwritten events survive CAN
+SPEND_BY_MONTH = "autoscaler-spend-by-month"  # each second of an interval charged to its own month
+SPEND_COUNTS_SCALED = "autoscaler-spend-counts-scaled"  # instances a decision added/removed cost now
 
 
 @workflow.defn
@@ -70,7 +73,8 @@ class AutoscalerWorkflow:
         self._disabled = False
         self._events: list[dict] = self._s.pending_events
         self._alerts: list[int] = self._s.pending_alerts
-        self._s.pending_events, self._s.pending_alerts = [], []
+        self._closed: list[MonthSpend] = self._s.pending_closed
+        self._s.pending_events, self._s.pending_alerts, self._s.pending_closed = [], [], []
 
     @property
     def _name(self) -> str:
@@ -107,6 +111,7 @@ class AutoscalerWorkflow:
                     if self._disabled:  # a `disable` accepted during the wait: end here, not in a new run
                         break
                     self._s.pending_events, self._s.pending_alerts = self._events, self._alerts
+                    self._s.pending_closed = self._closed
                 self._s.runs += 1
                 workflow.continue_as_new(inp.model_copy(update={"state": self._s}))
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -242,6 +247,8 @@ class AutoscalerWorkflow:
         s.decisions = [*s.decisions, rec][-MAX_DECISIONS:]
         if applied is not None:
             obs.instances += applied - obs.current_replicas
+            if workflow.patched(SPEND_COUNTS_SCALED):  # from now on the new count is what costs money
+                s.spend.last_instances = obs.instances
         if applied is not None or s.last_logged != (c.replicas, c.limited_by):
             s.last_logged = (c.replicas, c.limited_by)
             self._event("autoscale_decision", rec.line(), reason="; ".join(reasons[-2:]),
@@ -250,14 +257,21 @@ class AutoscalerWorkflow:
 
     def _accrue(self, now: float, obs: MetricsObservation) -> None:
         """Spend from instance time since the last sync; alerts once per threshold per month."""
-        sp, budget = self._s.spend, self._inp.budget.monthly
-        month = workflow.now().strftime("%Y-%m")
-        if sp.month != month:
-            sp.month, sp.amount, sp.level = month, 0.0, 0
-        before = sp.amount
-        if sp.last_at_s is not None:
-            sp.amount = accrue(sp.amount, sp.last_instances * max(0.0, now - sp.last_at_s),
-                               self._s.policy.instance_hour_price)
+        budget = self._inp.budget.monthly
+        if workflow.patched(SPEND_BY_MONTH):  # an interval over a month's end: the tail to the old month
+            charged = charge(self._s.spend, now, self._s.policy.instance_hour_price)
+            self._s.spend, before = charged.spend, charged.before
+            self._closed += charged.closed
+            sp = self._s.spend
+        else:
+            sp = self._s.spend
+            month = workflow.now().strftime("%Y-%m")
+            if sp.month != month:
+                sp.month, sp.amount, sp.level = month, 0.0, 0
+            before = sp.amount
+            if sp.last_at_s is not None:
+                sp.amount = accrue(sp.amount, sp.last_instances * max(0.0, now - sp.last_at_s),
+                                   self._s.policy.instance_hour_price)
         sp.last_at_s, sp.last_instances = now, obs.instances
         if budget is None:
             return
@@ -268,8 +282,8 @@ class AutoscalerWorkflow:
         sp.level = max(sp.level, budget_level(sp.amount, budget))
 
     async def _record(self, obs: MetricsObservation | None) -> None:
-        sp, alerts, events = self._s.spend, self._alerts, self._events
-        self._alerts, self._events = [], []
+        sp, alerts, events, closed = self._s.spend, self._alerts, self._events, self._closed
+        self._alerts, self._events, self._closed = [], [], []
         last = self._s.decisions[-1] if self._s.decisions else None
         if obs is None or last is None or last.at_s != sp.last_at_s:
             last = None  # this sync made no decision: leave the replica gauges as they are
@@ -280,6 +294,7 @@ class AutoscalerWorkflow:
                 budget=self._inp.budget.monthly, level=sp.level, alerts=alerts, events=events,
                 current=last.current if last else None, desired=last.desired if last else None,
                 direction=last.direction if last else None, reason=last.limited_by if last else None,
+                closed=closed,
             ),
             summary=f"record autoscaler sync of {self._name}", **STORE_CALL,
         )
