@@ -60,6 +60,7 @@ from workflows.options import STORE_CALL
 CAN_CARRIES_ACCEPTED = "autoscaler-can-carries-accepted"  # disable and unwritten events survive CAN
 SPEND_BY_MONTH = "autoscaler-spend-by-month"  # each second of an interval charged to its own month
 SPEND_COUNTS_SCALED = "autoscaler-spend-counts-scaled"  # instances a decision added/removed cost now
+HPA_PARITY = "autoscaler-hpa-parity"  # the replica calculator's rules for unready and missing instances
 
 
 @workflow.defn
@@ -216,7 +217,8 @@ class AutoscalerWorkflow:
         s.seq += 1
         decision = decide(policy, ScalingInput(now_s=now, current_replicas=obs.current_replicas,
                                                ready_replicas=obs.ready_replicas, metrics=obs.samples,
-                                               history=s.history))
+                                               history=s.history,
+                                               unready_as_target=not workflow.patched(HPA_PARITY)))
         c = constrain(decision, policy, now, override=s.override, budget_level=s.spend.level,
                       canary=obs.canary_instances > 0)
         reasons = [*decision.reasons, *([c.reason] if c.reason else [])]
