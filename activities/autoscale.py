@@ -42,6 +42,7 @@ from coderunner.telemetry.metrics import (
 )
 
 _GONE = {"deleting", "deleted"}
+STATS_READER = "autoscaler"  # CPU since the autoscaler's own previous read, not the health sweep's
 
 
 class AutoscaleActivities:
@@ -86,7 +87,7 @@ class AutoscaleActivities:
         if not ids:
             return [], None
         try:
-            return await self.provider.stats(ids), None
+            return await self.provider.stats(ids, reader=STATS_READER), None
         except SandboxError as err:
             return None, str(err)
 
