@@ -25,12 +25,15 @@ from coderunner.config.settings import Settings, load_settings
 from coderunner.hosts.client import SandboxClient
 from coderunner.store.repository import Store
 from coderunner.telemetry.server import build_metrics_app, serve_metrics
+from workflows.options import STICKY_QUEUE_TIMEOUT
 from workflows.registry import WORKFLOWS
 
 log = logging.getLogger("coderunner.worker")
 
 
-async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
+async def run_worker(
+    settings: Settings, stop: asyncio.Event, sticky_timeout: timedelta = STICKY_QUEUE_TIMEOUT
+) -> None:
     sdk_port = free_port()
     runtime = Runtime(
         telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"127.0.0.1:{sdk_port}"))
@@ -49,6 +52,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         workflows=WORKFLOWS,
         activities=activities(provider, store),
         graceful_shutdown_timeout=timedelta(seconds=10),
+        sticky_queue_schedule_to_start_timeout=sticky_timeout,  # a killed worker's workflows move on
     )
     log.info("worker polling %s on %s", settings.task_queue, settings.temporal_address)
     async with worker:

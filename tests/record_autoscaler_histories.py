@@ -15,23 +15,14 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from temporalio.client import WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
-from activities.registry import activities
-from coderunner.config.home import HomeLayout
-from coderunner.config.settings import Settings
-from coderunner.config.temporal_bin import temporal_binary
-from coderunner.models import search_attributes as sa
 from coderunner.models.autoscaler import BudgetSettings
 from coderunner.models.deployment import DeploymentSpec, DeploymentTimings
-from coderunner.store.repository import Store
 from starter.sdk import CodeRunner
 from starter.sdk.autoscaling import Autoscaling
 from starter.tools.harness import DEMO_APP, HostProcess
 from tests.autoscaler_helpers import rps_policy
-from workflows.registry import WORKFLOWS
+from tests.recording import local_stack
 
 OUT = Path(__file__).parent / "histories"
 TIMINGS = DeploymentTimings(sweep_interval_s=1.0, health_deadline_s=20, drain_s=0.1, stop_grace_s=2.0)
@@ -142,36 +133,17 @@ async def record() -> None:
     home = Path(tempfile.mkdtemp(prefix="record-"))
     host = HostProcess(home).start()
     try:
-        async with await WorkflowEnvironment.start_local(
-            dev_server_existing_path=temporal_binary(),
-            search_attributes=sa.ALL,
-            data_converter=pydantic_data_converter,
-            dev_server_extra_args=[
-                "--dynamic-config-value",
-                f"limit.historyCount.suggestContinueAsNew={CAN_AFTER}",
-            ],
-        ) as env:
-            store = Store(url=f"sqlite:///{HomeLayout(home).app_db}")
-            async with Worker(
-                env.client,
-                task_queue="record",
-                workflows=WORKFLOWS,
-                activities=activities(host.client(), store),
-            ):
-                settings = Settings(
-                    home=home, temporal_address="-", task_queue="record", sandbox_url=host.url
+        async with local_stack(home, host, "record", can_after=CAN_AFTER) as cr:
+            auto = Autoscaling(cr)
+            paths = [decision, override, budget, pause_resume, continue_as_new]
+            names = ["rec-decision", "rec-override", "rec-budget", "rec-pause", "rec-can"]
+            for n in names:
+                await cr.deploy(
+                    DeploymentSpec(name=n, command=["python", str(DEMO_APP)], replicas=1), TIMINGS
                 )
-                cr = CodeRunner(env.client, settings)
-                auto = Autoscaling(cr)
-                paths = [decision, override, budget, pause_resume, continue_as_new]
-                names = ["rec-decision", "rec-override", "rec-budget", "rec-pause", "rec-can"]
-                for n in names:
-                    await cr.deploy(
-                        DeploymentSpec(name=n, command=["python", str(DEMO_APP)], replicas=1), TIMINGS
-                    )
-                for n in names:
-                    await cr.wait_settled(n, timeout_s=60)
-                await asyncio.gather(*(path(cr, auto) for path in paths))
+            for n in names:
+                await cr.wait_settled(n, timeout_s=60)
+            await asyncio.gather(*(path(cr, auto) for path in paths))
     finally:
         host.cleanup()
 

@@ -16,23 +16,16 @@ from pathlib import Path
 import pytest_asyncio
 from temporalio import activity
 from temporalio.client import WorkflowHandle, WorkflowUpdateStage
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
-from activities.registry import activities
-from coderunner.config.settings import Settings
-from coderunner.config.temporal_bin import temporal_binary
-from coderunner.models import search_attributes as sa
 from coderunner.models.autoscaler import OverrideRequest, ScaleCall, ScaleCallResult
 from coderunner.store.repository import Store
 from starter.sdk import CodeRunner
 from starter.sdk.autoscaling import Autoscaling
 from starter.tools.harness import HostProcess
 from tests.autoscaler_helpers import rps_policy, until
+from tests.recording import local_stack
 from tests.test_deployment_workflow import deployed, spec
 from workflows.autoscaler import AutoscalerWorkflow
-from workflows.registry import WORKFLOWS
 
 QUEUE = "autoscaler-can"
 
@@ -66,30 +59,11 @@ class HeldScale:
 
 
 @pytest_asyncio.fixture
-async def tiny(
-    home: Path, sandbox_host: HostProcess, store: Store
-) -> AsyncIterator[tuple[CodeRunner, HeldScale]]:
+async def tiny(home: Path, sandbox_host: HostProcess) -> AsyncIterator[tuple[CodeRunner, HeldScale]]:
     held = HeldScale()
-    acts = [a for a in activities(sandbox_host.client(), store) if a.__name__ != "request_scale"]
-    async with await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal_binary(),
-        search_attributes=sa.ALL,
-        data_converter=pydantic_data_converter,
-        dev_server_extra_args=[
-            "--log-level",
-            "error",
-            "--dynamic-config-value",
-            "limit.historyCount.suggestContinueAsNew=10",
-        ],
-    ) as env:
-        async with Worker(
-            env.client, task_queue=QUEUE, workflows=WORKFLOWS, activities=[*acts, held.request_scale]
-        ):
-            settings = Settings(
-                home=home, temporal_address="-", task_queue=QUEUE, sandbox_url=sandbox_host.url
-            )
-            yield CodeRunner(env.client, settings), held
-            held.release_all()
+    async with local_stack(home, sandbox_host, QUEUE, can_after=10, swap=[held.request_scale]) as cr:
+        yield cr, held
+        held.release_all()
 
 
 async def _into_continue_as_new_wait(handle: WorkflowHandle, held: HeldScale) -> None:  # type: ignore[type-arg]

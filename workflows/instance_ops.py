@@ -30,7 +30,7 @@ with workflow.unsafe.imports_passed_through():
         InstanceRecord,
     )
     from coderunner.models.sandbox import InstanceGroup, InstanceSpec, RouterBackend, RouterConfig
-    from workflows.options import SANDBOX_CALL, health_wait
+    from workflows.options import SANDBOX_CALL, health_wait, stop_call
 
 
 def failure_message(err: BaseException) -> str:
@@ -124,7 +124,7 @@ class InstanceOps:
                     SandboxActivities.destroy_instance,
                     InstanceRef(instance_id=iid, grace_s=self.timings.stop_grace_s),
                     summary=f"destroy {iid}",
-                    **SANDBOX_CALL,
+                    **stop_call(self.timings.stop_grace_s),
                 )
                 for iid in sorted(doomed)
             )
