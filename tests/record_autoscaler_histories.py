@@ -3,12 +3,15 @@
 One history per path: a scaling decision, an override with a TTL, a budget alert, pause/resume, and a
 run that ends in continue-as-new (the first run's history, which ends with the continue-as-new event).
 Re-record only when a change is *meant* to be incompatible, and then guard running workflows with
-`workflow.patched`. Recorded without the payload codec so the files replay anywhere.
+`workflow.patched`. `--tag=patched` writes `autoscaler_<path>_patched.json` instead: the same paths
+recorded by code with the patches, so both sides of every `workflow.patched` replay. Recorded
+without the payload codec so the files replay anywhere.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -25,6 +28,7 @@ from tests.autoscaler_helpers import rps_policy
 from tests.recording import local_stack
 
 OUT = Path(__file__).parent / "histories"
+TAG = next((a.removeprefix("--tag=") for a in sys.argv[1:] if a.startswith("--tag=")), "")
 TIMINGS = DeploymentTimings(sweep_interval_s=1.0, health_deadline_s=20, drain_s=0.1, stop_grace_s=2.0)
 CAN_AFTER = 120  # events: the continue-as-new path runs into it within seconds, the others stay below
 
@@ -43,6 +47,8 @@ async def _decisions(auto: Autoscaling, name: str) -> int:
 
 async def _write(handle: WorkflowHandle, file: str) -> None:  # type: ignore[type-arg]
     history = await handle.fetch_history()
+    if TAG:
+        file = file.replace(".json", f"_{TAG}.json")
     (OUT / file).write_text(history.to_json())
     print(f"wrote {file} ({len(history.events)} events)")
 
