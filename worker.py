@@ -26,6 +26,7 @@ from coderunner.hosts.client import SandboxClient
 from coderunner.store.repository import Store
 from coderunner.telemetry.live import LiveSource
 from coderunner.telemetry.server import build_metrics_app, serve_metrics
+from workflows.options import STICKY_QUEUE_TIMEOUT
 from workflows.registry import WORKFLOW_RUNNER, WORKFLOWS
 
 log = logging.getLogger("coderunner.worker")
@@ -35,7 +36,9 @@ class WorkerRefused(Exception):
     """The worker cannot start for a reason the user can fix: said in one line, exit 1."""
 
 
-async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
+async def run_worker(
+    settings: Settings, stop: asyncio.Event, sticky_timeout: timedelta = STICKY_QUEUE_TIMEOUT
+) -> None:
     sdk_port = free_port()
     runtime = Runtime(
         telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"127.0.0.1:{sdk_port}"))
@@ -62,6 +65,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         workflow_runner=WORKFLOW_RUNNER,
         activities=activities(provider, store, settings.home),
         graceful_shutdown_timeout=timedelta(seconds=10),
+        sticky_queue_schedule_to_start_timeout=sticky_timeout,  # a killed worker's workflows move on
     )
     log.info("worker polling %s on %s", settings.task_queue, settings.temporal_address)
     async with worker:

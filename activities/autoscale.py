@@ -42,6 +42,7 @@ from coderunner.telemetry.metrics import (
 )
 
 _GONE = {"deleting", "deleted"}
+STATS_READER = "autoscaler"  # CPU since the autoscaler's own previous read, not the health sweep's
 
 
 class AutoscaleActivities:
@@ -86,7 +87,7 @@ class AutoscaleActivities:
         if not ids:
             return [], None
         try:
-            return await self.provider.stats(ids), None
+            return await self.provider.stats(ids, reader=STATS_READER), None
         except SandboxError as err:
             return None, str(err)
 
@@ -141,6 +142,10 @@ class AutoscaleActivities:
     @activity.defn(name="autoscale_record")
     async def record(self, rec: AutoscaleRecord) -> Ack:
         """Spend (absolute), audit events (idempotent by key), and the Prometheus view of the sync."""
+        for done in rec.closed:  # an earlier month's final figure, its tail included
+            await asyncio.to_thread(
+                self.spend.record, rec.deployment, done.month, done.amount, rec.budget, done.level
+            )
         await asyncio.to_thread(
             self.spend.record, rec.deployment, rec.month, rec.spend, rec.budget, rec.level
         )

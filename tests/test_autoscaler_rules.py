@@ -40,6 +40,15 @@ def test_no_traffic_means_no_latency_or_error_data_but_zero_rps() -> None:
     assert got[MetricName.LATENCY_P95].value is None and got[MetricName.ERROR_RATE].value is None
 
 
+def test_ready_instances_without_host_stats_are_counted_missing() -> None:
+    """HPA's missing pods: the decision fills them in (0 % going up, 100 % going down)."""
+    got = {s.metric: s for s in samples_from(ALL, ["a", "b", "c"], [stats("a", 50, 10)], [], 1.0)}
+    assert (got[MetricName.CPU].value, got[MetricName.CPU].missing) == (50, 2)
+    assert got[MetricName.MEMORY].missing == 2 and got[MetricName.RPS].missing == 0
+    nothing = {s.metric: s for s in samples_from(ALL, ["a"], [], [], 1.0)}
+    assert nothing[MetricName.CPU].value is None and nothing[MetricName.CPU].missing == 0
+
+
 def test_unreadable_sources_mark_their_metrics_errored() -> None:
     got = {s.metric: s for s in samples_from(ALL, ["a"], None, None, 1.0, stats_error="host down",
                                              router_error="router down")}

@@ -110,10 +110,11 @@ CASES = [
     ("error allows scale-up", CM, observe(3, memory=100, errors={"cpu": "x"}), 6, None),
     ("unready = 0% going up: 2*3/5", P, observe(5, ready=3, cpu=100), 6, None),
     ("unready flip the direction", P, observe(5, ready=2, cpu=60), 5, NR),
-    ("unready = 100% going down", NDW, observe(4, ready=2, cpu=20), 3, None),
-    ("unready: down into tolerance", NDW, observe(20, ready=10, cpu=40), 20, TOL),
-    ("no ready instance, high", NDW, observe(4, ready=0, cpu=200), 4, NR),
-    ("no ready instance, low", NDW, observe(4, ready=0, cpu=5), 4, None),
+    ("unready ignored going down (k8s)", NDW, observe(4, ready=2, cpu=20), 1, None),
+    ("unready ignored: 5, 3 ready, 30%", NDW, observe(5, ready=3, cpu=30), 2, None),
+    ("unready ignored: 0.8 * 10", NDW, observe(20, ready=10, cpu=40), 8, None),
+    ("no ready instance, high", NDW, observe(4, ready=0, cpu=200), 4, "no usable metric"),
+    ("no ready instance, low", NDW, observe(4, ready=0, cpu=5), 4, "no usable metric"),
     ("ready above current", P, observe(3, ready=5, cpu=90), 6, None),
     # behaviour policies (ratio 3 up, 0.2 down)
     ("up Max: +100% beats +4", P, observe(10, cpu=150), 20, PCT100),
@@ -169,8 +170,10 @@ def test_decision_explains_itself_and_records_history() -> None:
     d = decide(CMN, observe(6, memory=10, errors={"cpu": "scrape failed"}))
     assert any("scrape failed" in r for r in d.reasons)
     assert decide(policy(), observe(4, ready=2, cpu=20)).metric_proposals[0].adjusted_ratio == pytest.approx(
-        0.7
+        0.4  # unready instances are ignored on the way down
     )
+    legacy = observe(4, ready=2, cpu=20).model_copy(update={"unready_as_target": True})
+    assert decide(policy(), legacy).metric_proposals[0].adjusted_ratio == pytest.approx(0.7)
 
 
 def test_doc_two_replicas_go_to_one_once_a_fresh_autoscaler_has_watched_the_window() -> None:

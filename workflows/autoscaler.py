@@ -5,7 +5,9 @@ outer rules (`decisions.autoscale_rules.constrain`: override, budget, canary), a
 DeploymentWorkflow — the one writer of the instance set — to scale through its `scale` update (an
 activity, with an update id per decision so a retry never scales twice). Spend accrues from the
 instances observed between syncs. The stabilization history, override, spend and counters are
-state, carried through continue-as-new so no window restarts.
+state, carried through continue-as-new so no window restarts. The conditions for continuing as new
+are checked again after the wait for running handlers: a `disable` accepted in that wait ends the
+workflow, and audit events not yet written travel with the state.
 
 An override's TTL is an absolute workflow-time deadline (`expires_at_s`); the loop's wait is cut
 to it, so an override ends on time even with a long sync interval, and the next decision is made
@@ -20,11 +22,12 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
+# Only models and activities pass through the sandbox; decisions and workflow helpers (below) are
+# re-imported inside it, so its determinism checks cover them. The models come first, so the
+# decisions' own model imports find the passed-through classes (one MetricSample, not two).
 with workflow.unsafe.imports_passed_through():
+    import coderunner.models.sandbox  # noqa: F401  (used by decisions.autoscale_rules)
     from activities.autoscale import AutoscaleActivities
-    from coderunner.decisions.autoscale_rules import constrain
-    from coderunner.decisions.cost import accrue, budget_level, crossed_thresholds
-    from coderunner.decisions.hpa import decide
     from coderunner.models import search_attributes as sa
     from coderunner.models.activity_io import Ack
     from coderunner.models.autoscale import AutoscalePolicy, ScaleDirection, ScalingInput
@@ -39,14 +42,25 @@ with workflow.unsafe.imports_passed_through():
         DecisionRecord,
         MetricsObservation,
         MetricsRequest,
+        MonthSpend,
         Override,
         OverrideRequest,
         OverrideResult,
         ScaleCall,
     )
-    from workflows.autoscaler_calls import SCALE_CALL, WEBHOOK_CALL, audit, metrics_call
-    from workflows.instance_ops import failure_message
-    from workflows.options import STORE_CALL
+
+from coderunner.decisions.autoscale_rules import constrain
+from coderunner.decisions.cost import accrue, budget_level, charge, crossed_thresholds
+from coderunner.decisions.hpa import decide
+from workflows.autoscaler_calls import SCALE_CALL, WEBHOOK_CALL, audit, metrics_call
+from workflows.instance_ops import failure_message
+from workflows.options import STORE_CALL
+
+# workflow.patched ids: each guards one behavioural change for runs started before it
+CAN_CARRIES_ACCEPTED = "autoscaler-can-carries-accepted"  # disable and unwritten events survive CAN
+SPEND_BY_MONTH = "autoscaler-spend-by-month"  # each second of an interval charged to its own month
+SPEND_COUNTS_SCALED = "autoscaler-spend-counts-scaled"  # instances a decision added/removed cost now
+HPA_PARITY = "autoscaler-hpa-parity"  # the replica calculator's rules for unready and missing instances
 
 
 @workflow.defn
@@ -58,8 +72,10 @@ class AutoscalerWorkflow:
         self._lock = asyncio.Lock()
         self._sync_now = False
         self._disabled = False
-        self._events: list[dict] = []
-        self._alerts: list[int] = []
+        self._events: list[dict] = self._s.pending_events
+        self._alerts: list[int] = self._s.pending_alerts
+        self._closed: list[MonthSpend] = self._s.pending_closed
+        self._s.pending_events, self._s.pending_alerts, self._s.pending_closed = [], [], []
 
     @property
     def _name(self) -> str:
@@ -92,6 +108,11 @@ class AutoscalerWorkflow:
                     next_sync = workflow.time() + self._s.policy.sync_interval_s
             if workflow.info().is_continue_as_new_suggested() and not self._disabled:
                 await workflow.wait_condition(workflow.all_handlers_finished)
+                if workflow.patched(CAN_CARRIES_ACCEPTED):
+                    if self._disabled:  # a `disable` accepted during the wait: end here, not in a new run
+                        break
+                    self._s.pending_events, self._s.pending_alerts = self._events, self._alerts
+                    self._s.pending_closed = self._closed
                 self._s.runs += 1
                 workflow.continue_as_new(inp.model_copy(update={"state": self._s}))
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -196,7 +217,8 @@ class AutoscalerWorkflow:
         s.seq += 1
         decision = decide(policy, ScalingInput(now_s=now, current_replicas=obs.current_replicas,
                                                ready_replicas=obs.ready_replicas, metrics=obs.samples,
-                                               history=s.history))
+                                               history=s.history,
+                                               unready_as_target=not workflow.patched(HPA_PARITY)))
         c = constrain(decision, policy, now, override=s.override, budget_level=s.spend.level,
                       canary=obs.canary_instances > 0)
         reasons = [*decision.reasons, *([c.reason] if c.reason else [])]
@@ -227,6 +249,8 @@ class AutoscalerWorkflow:
         s.decisions = [*s.decisions, rec][-MAX_DECISIONS:]
         if applied is not None:
             obs.instances += applied - obs.current_replicas
+            if workflow.patched(SPEND_COUNTS_SCALED):  # from now on the new count is what costs money
+                s.spend.last_instances = obs.instances
         if applied is not None or s.last_logged != (c.replicas, c.limited_by):
             s.last_logged = (c.replicas, c.limited_by)
             self._event("autoscale_decision", rec.line(), reason="; ".join(reasons[-2:]),
@@ -235,14 +259,21 @@ class AutoscalerWorkflow:
 
     def _accrue(self, now: float, obs: MetricsObservation) -> None:
         """Spend from instance time since the last sync; alerts once per threshold per month."""
-        sp, budget = self._s.spend, self._inp.budget.monthly
-        month = workflow.now().strftime("%Y-%m")
-        if sp.month != month:
-            sp.month, sp.amount, sp.level = month, 0.0, 0
-        before = sp.amount
-        if sp.last_at_s is not None:
-            sp.amount = accrue(sp.amount, sp.last_instances * max(0.0, now - sp.last_at_s),
-                               self._s.policy.instance_hour_price)
+        budget = self._inp.budget.monthly
+        if workflow.patched(SPEND_BY_MONTH):  # an interval over a month's end: the tail to the old month
+            charged = charge(self._s.spend, now, self._s.policy.instance_hour_price)
+            self._s.spend, before = charged.spend, charged.before
+            self._closed += charged.closed
+            sp = self._s.spend
+        else:
+            sp = self._s.spend
+            month = workflow.now().strftime("%Y-%m")
+            if sp.month != month:
+                sp.month, sp.amount, sp.level = month, 0.0, 0
+            before = sp.amount
+            if sp.last_at_s is not None:
+                sp.amount = accrue(sp.amount, sp.last_instances * max(0.0, now - sp.last_at_s),
+                                   self._s.policy.instance_hour_price)
         sp.last_at_s, sp.last_instances = now, obs.instances
         if budget is None:
             return
@@ -253,8 +284,8 @@ class AutoscalerWorkflow:
         sp.level = max(sp.level, budget_level(sp.amount, budget))
 
     async def _record(self, obs: MetricsObservation | None) -> None:
-        sp, alerts, events = self._s.spend, self._alerts, self._events
-        self._alerts, self._events = [], []
+        sp, alerts, events, closed = self._s.spend, self._alerts, self._events, self._closed
+        self._alerts, self._events, self._closed = [], [], []
         last = self._s.decisions[-1] if self._s.decisions else None
         if obs is None or last is None or last.at_s != sp.last_at_s:
             last = None  # this sync made no decision: leave the replica gauges as they are
@@ -265,6 +296,7 @@ class AutoscalerWorkflow:
                 budget=self._inp.budget.monthly, level=sp.level, alerts=alerts, events=events,
                 current=last.current if last else None, desired=last.desired if last else None,
                 direction=last.direction if last else None, reason=last.limited_by if last else None,
+                closed=closed,
             ),
             summary=f"record autoscaler sync of {self._name}", **STORE_CALL,
         )

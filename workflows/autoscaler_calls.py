@@ -17,7 +17,7 @@ from workflows.options import ActivityOptions
 
 def metrics_call(interval_s: float) -> ActivityOptions:
     return {
-        "start_to_close_timeout": timedelta(seconds=15),
+        "start_to_close_timeout": timedelta(seconds=5),
         "schedule_to_close_timeout": timedelta(seconds=max(30.0, 3 * interval_s)),
         "retry_policy": RetryPolicy(initial_interval=timedelta(milliseconds=300),
                                     maximum_interval=timedelta(seconds=5)),
@@ -26,7 +26,7 @@ def metrics_call(interval_s: float) -> ActivityOptions:
 
 SCALE_CALL: ActivityOptions = {
     "start_to_close_timeout": timedelta(minutes=10),
-    "heartbeat_timeout": timedelta(seconds=5),
+    "heartbeat_timeout": timedelta(seconds=3),  # the activity heartbeats every second
     "retry_policy": RetryPolicy(
         initial_interval=timedelta(milliseconds=500),
         maximum_interval=timedelta(seconds=10),

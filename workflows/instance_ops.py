@@ -32,7 +32,7 @@ with workflow.unsafe.imports_passed_through():
 
 # decisions and workflow helpers are imported inside the sandbox: its determinism checks apply to them
 from coderunner.decisions.instances import instance_id, plan_scale, split_weights, status_for
-from workflows.options import SANDBOX_CALL, health_wait
+from workflows.options import SANDBOX_CALL, health_wait, stop_call
 
 
 def failure_message(err: BaseException) -> str:
@@ -127,7 +127,7 @@ class InstanceOps:
                     SandboxActivities.destroy_instance,
                     InstanceRef(instance_id=iid, grace_s=self.timings.stop_grace_s),
                     summary=f"destroy {iid}",
-                    **SANDBOX_CALL,
+                    **stop_call(self.timings.stop_grace_s),
                 )
                 for iid in sorted(doomed)
             )

@@ -1,4 +1,12 @@
-"""Activity options shared by the workflows: timeouts and backoff in one place."""
+"""Activity options shared by the workflows: timeouts and backoff in one place.
+
+Sized to the work, so an activity lost with its worker (kill -9) is retried within seconds: the
+server only notices a dead worker when the attempt's start-to-close (or heartbeat) timeout expires,
+so a call that answers in well under a second gets a few seconds, not 15. A call whose work is
+longer by design (stopping an instance with its grace period) gets that time on top. Timeouts are
+not part of what replay compares (only the commands' kinds and ids), so running workflows pick
+these up without a `workflow.patched`. bench/recovery_time.py measures kill -9 -> progress.
+"""
 
 from __future__ import annotations
 
@@ -16,12 +24,20 @@ class ActivityOptions(TypedDict, total=False):
     heartbeat_timeout: timedelta
     retry_policy: RetryPolicy
 
+# A worker killed -9 cannot hand back the workflows it had cached: their next workflow task waits on
+# its sticky queue this long before any worker may take it (the SDK's default is 10 s).
+STICKY_QUEUE_TIMEOUT = timedelta(seconds=2)
+
+# A workflow task started on a worker that dies is retried only after this (Temporal's default is
+# 10 s). Our workflow tasks take milliseconds; a slow one that times out is simply retried.
+WORKFLOW_TASK_TIMEOUT = timedelta(seconds=3)
+
 # Calls to the sandbox host: short per attempt, retried with backoff while the host restarts.
 SANDBOX_CALL: ActivityOptions = {
-    "start_to_close_timeout": timedelta(seconds=15),
+    "start_to_close_timeout": timedelta(seconds=3),  # answers in < 0.5 s; a sweep's probe times out at 2 s
     "schedule_to_close_timeout": timedelta(minutes=3),
     "retry_policy": RetryPolicy(
-        initial_interval=timedelta(milliseconds=300),
+        initial_interval=timedelta(milliseconds=200),
         backoff_coefficient=2.0,
         maximum_interval=timedelta(seconds=10),
         non_retryable_error_types=["InvalidInstanceSpec"],
@@ -30,7 +46,7 @@ SANDBOX_CALL: ActivityOptions = {
 
 # Store writes: cheap, retried for a long time (a DB blip must not fail a deployment).
 STORE_CALL: ActivityOptions = {
-    "start_to_close_timeout": timedelta(seconds=10),
+    "start_to_close_timeout": timedelta(seconds=3),
     "schedule_to_close_timeout": timedelta(minutes=10),
     "retry_policy": RetryPolicy(
         initial_interval=timedelta(milliseconds=500), maximum_interval=timedelta(seconds=15)
@@ -38,10 +54,15 @@ STORE_CALL: ActivityOptions = {
 }
 
 
+def stop_call(grace_s: float) -> ActivityOptions:
+    """Destroying an instance waits up to its stop grace before SIGKILL: that time, plus a call's."""
+    return {**SANDBOX_CALL, "start_to_close_timeout": timedelta(seconds=grace_s + 3)}
+
+
 def health_wait(deadline_s: float) -> ActivityOptions:
-    """One probe per attempt with exponential backoff; the deadline bounds the whole wait."""
+    """A few quick probes per attempt with exponential backoff; the deadline bounds the whole wait."""
     return {
-        "start_to_close_timeout": timedelta(seconds=10),
+        "start_to_close_timeout": timedelta(seconds=3),  # 5 probes: < 1 s when refused fast
         "schedule_to_close_timeout": timedelta(seconds=deadline_s),
         "retry_policy": RetryPolicy(
             initial_interval=timedelta(milliseconds=200),

@@ -3,7 +3,8 @@
 Pure, like `decide`, so the workflow, the simulator and unit tests share them:
 
 - `samples_from` turns what the sandbox host and the router report about the STABLE group into one
-  `MetricSample` per metric (averages per ready instance, as HPA's resource metrics are).
+  `MetricSample` per metric (averages per ready instance, as HPA's resource metrics are), with the
+  count of ready instances the host reported nothing for.
 - `constrain` applies, in this order, what a human or the budget says on top of the HPA decision:
   an active override wins outright; at 100 % of the budget the policy's action caps growth (or
   shrinks to min); during a canary rollout scale-downs are held so a rollback has its capacity.
@@ -66,7 +67,9 @@ def samples_from(
             value = percentile(latencies, 95)
         elif metric == MetricName.ERROR_RATE and requests:
             value = errors / requests
-        out.append(MetricSample(metric=metric, value=value))
+        # ready instances the host had no stats for: HPA's "missing pods", filled in by the decision
+        missing = len(ready) - len(own) if host_metric and value is not None else 0
+        out.append(MetricSample(metric=metric, value=value, missing=missing))
     return out
 
 

@@ -2,12 +2,18 @@
 
 The autoscaler workflow accrues spend each sync from the instance-seconds it observed and alerts once
 per threshold crossed; the simulator uses the same functions, so its cost figures match production.
-No clocks: elapsed time is passed in as seconds.
+No clocks: elapsed time is passed in as seconds (epoch seconds where a calendar month matters: months
+are UTC calendar months, and every second of an interval is charged to the month it fell in).
 """
 
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
+
+from pydantic import BaseModel
+
+from coderunner.models.autoscaler import MonthSpend, Spend
 
 THRESHOLDS: tuple[int, ...] = (75, 90, 100)  # percent of budget that raise an alert
 SECONDS_PER_HOUR = 3600.0
@@ -69,3 +75,51 @@ def crossed_thresholds(prev_spend: float, new_spend: float, budget: float) -> li
     """
     before, after = budget_level(prev_spend, budget), budget_level(new_spend, budget)
     return [t for t in THRESHOLDS if before < t <= after]
+
+
+def month_of(at_s: float) -> str:
+    """The UTC calendar month ("2026-11") of an epoch time."""
+    return datetime.fromtimestamp(at_s, UTC).strftime("%Y-%m")
+
+
+def _next_month_start(at_s: float) -> float:
+    t = datetime.fromtimestamp(at_s, UTC)
+    year, month = (t.year + 1, 1) if t.month == 12 else (t.year, t.month + 1)
+    return datetime(year, month, 1, tzinfo=UTC).timestamp()
+
+
+def split_by_month(start_s: float, end_s: float) -> list[tuple[str, float]]:
+    """The seconds of [start_s, end_s) in each UTC calendar month, oldest first (empty if none)."""
+    parts: list[tuple[str, float]] = []
+    at = start_s
+    while at < end_s:
+        cut = min(_next_month_start(at), end_s)
+        parts.append((month_of(at), cut - at))
+        at = cut
+    return parts
+
+
+class Charged(BaseModel):
+    spend: Spend  # for the month of `now_s`; `last_at_s` moved to `now_s`
+    before: float  # this month's amount before the charge: alerts compare against it
+    closed: list[MonthSpend]  # earlier months the interval finished, with their final amounts
+
+
+def charge(spend: Spend, now_s: float, price_per_hour: float) -> Charged:
+    """Charge `spend.last_instances` from `spend.last_at_s` to `now_s`, each second to its own month.
+
+    An interval that spans a month's end charges the old month's tail to the old month (returned in
+    `closed`, to be written as that month's final figure) and only the rest to the new one.
+    """
+    sp = spend.model_copy()
+    closed: list[MonthSpend] = []
+    before = sp.amount
+    parts = split_by_month(sp.last_at_s, now_s) if sp.last_at_s is not None else []
+    for month, seconds in [*parts, (month_of(now_s), 0.0)]:
+        if month != sp.month:
+            if sp.month:
+                closed.append(MonthSpend(month=sp.month, amount=sp.amount, level=sp.level))
+            sp.month, sp.amount, sp.level, before = month, 0.0, 0, 0.0
+        sp.amount = accrue(sp.amount, sp.last_instances * seconds, price_per_hour)
+    sp.last_at_s = now_s
+    return Charged(spend=sp, before=before, closed=closed)

@@ -2,25 +2,41 @@
 
 `decide(policy, inp)` is called from the AutoscalerWorkflow and from `coderunner autoscale simulate`;
 it must stay free of I/O, clocks and randomness (time arrives as `inp.now_s`). The steps and their
-order are HPA's (pkg/controller/podautoscaler/horizontal.go), so its documentation explains ours:
+order are HPA's (pkg/controller/podautoscaler/horizontal.go and replica_calculator.go), so its
+documentation explains ours; tests/test_hpa_k8s_cases.py runs the replica calculator's own test cases.
 
 1. Bounds first: current above max_replicas -> max; below min_replicas -> min; 0 -> leave at 0
    (HPA treats a workload scaled to zero as "autoscaling disabled").
-2. Per metric: ratio = value / target over READY instances. Unready instances report nothing, so the
-   ratio is adjusted over all current instances: on a scale-up they count as 0% of target
-   (ratio * ready / current), on a scale-down as 100% ((ratio * ready + unready) / current). If the
-   adjusted ratio is within tolerance or points the other way, that metric proposes no change;
-   otherwise it proposes ceil(adjusted_ratio * current) (= ceil(ratio * ready) when all are ready).
+2. Per metric, as the replica calculator: ratio = value / target over the READY instances that
+   reported the metric. Without unready instances on a scale-up and without missing values, within
+   tolerance keeps the count, else ceil(ratio * reporting) — not-ready instances are ignored on a
+   scale-down (5 instances, 3 ready, 30 % of a 50 % target -> 2). Otherwise the gaps are filled in
+   and the ratio recomputed: a ready instance with no value counts as 0 % on a scale-up and as 100 %
+   (of the target for non-percent metrics) on a scale-down; on a scale-up unready instances count
+   as 0 %. If the new ratio is within tolerance or points the other way, keep; else
+   ceil(new_ratio * instances counted), never against the direction.
 3. The largest proposal wins. A metric with an error blocks a scale-down (we cannot tell it is safe)
-   but not a scale-up; a metric with no value and no error is ignored; with no usable metric, keep.
+   but not a scale-up; a metric with no value (or no ready instance reporting it: HPA's "did not
+   receive metrics") is ignored; with no usable metric, keep.
 4. Stabilization: the result is bounded below by the MIN recommendation within the scale-up window
    and above by the MAX recommendation within the scale-down window. The raw proposal is recorded.
 5. Behaviour policies: each policy allows a change relative to the replica count at the start of its
    period (current minus the scale events already made in that period); select_policy Max takes
    the most permissive, Min the least, Disabled forbids the direction. Then clamp to [min, max].
 
-Deviations from HPA, on purpose: integer arithmetic for Percent policies and an epsilon of 1e-9 on
-the tolerance edge and on ceil(), so 55% vs 50% is "within 10%" and 0.7 * 10 proposes 7, not 8.
+Deviations from HPA, on purpose:
+- integer arithmetic for Percent policies and an epsilon of 1e-9 on the tolerance edge and on
+  ceil(), so 55% vs 50% is "within 10%" and 0.7 * 10 proposes 7, not 8;
+- readiness applies to every metric, not only CPU: an instance failing its health check gets no
+  traffic, so its rps or latency says nothing (HPA ignores readiness for non-CPU metrics);
+- no CPU initialization period: an instance is unready exactly while its health check fails
+  (HPA also treats a pod's first minutes of CPU as unready);
+- an unready instance never reports (we read stats of ready instances only), so it counts as
+  unready, where HPA would count an unready pod without metrics as missing;
+- we receive one average per metric plus the count of ready instances missing it, not per-pod
+  values; with equal requests per instance (ours) the sums HPA forms are the same;
+- `unready_as_target` keeps the earlier rule (unready counted as 0 %/100 % of target in both
+  directions, ratio over all current instances) for autoscalers started before parity.
 """
 
 from __future__ import annotations
@@ -30,6 +46,7 @@ import math
 
 from coderunner.models.autoscale import (
     AutoscalePolicy,
+    MetricName,
     MetricProposal,
     MetricSample,
     MetricTarget,
@@ -65,7 +82,12 @@ def _within(ratio: float, tolerance: float) -> bool:
 
 
 def propose(
-    target: MetricTarget, sample: MetricSample | None, current: int, ready: int, tolerance: float
+    target: MetricTarget,
+    sample: MetricSample | None,
+    current: int,
+    ready: int,
+    tolerance: float,
+    unready_as_target: bool = False,
 ) -> MetricProposal:
     """Step 2 for one metric: the replica count that would bring it back to its target."""
     proposal = functools.partial(MetricProposal, metric=target.metric, target=target.target)
@@ -73,26 +95,29 @@ def propose(
     if sample is not None and sample.error is not None:
         note = f"{name}: could not be read ({sample.error}); scale-down is blocked"
         return proposal(current_value=None, ratio=None, proposed_replicas=None, note=note)
-    if sample is None or sample.value is None:
+    reporting = ready - min(sample.missing, ready) if sample is not None else 0
+    if sample is None or sample.value is None or (reporting == 0 and not unready_as_target):
         note = f"{name}: no data this round; ignored"
         return proposal(current_value=None, ratio=None, proposed_replicas=None, note=note)
     value = sample.value
     ratio = value / target.target
     head = f"{name} {value:g} vs target {target.target:g} (ratio {ratio:.2f})"
-    adjusted = ratio
-    if ready < current and ratio != 1.0:
-        if ratio > 1.0:  # unready instances count as 0% of target on the way up
-            adjusted = ratio * ready / current
-        else:  # and as 100% on the way down
-            adjusted = (ratio * ready + (current - ready)) / current
-        head += f", {current - ready} of {current} not ready: adjusted ratio {adjusted:.2f}"
+    if unready_as_target:
+        adjusted, counted = _unready_as_target(ratio, current, ready), current
+    else:
+        adjusted, counted = _filled_in(target, value, ratio, current, ready, reporting)
+    if (adjusted, counted) != (ratio, reporting):
+        head += (
+            f", {current - ready} of {current} not ready, {ready - reporting} without a value: "
+            f"ratio {adjusted:.2f} over {counted}"
+        )
     proposed = current
     if _within(adjusted, tolerance):
         note = f"{head}: within tolerance {tolerance:g}, keep {current}"
     elif (ratio > 1.0) != (adjusted > 1.0):
         note = f"{head}: unready instances flip the direction, keep {current}"
     else:
-        proposed = _ceil(adjusted * current)
+        proposed = _ceil(adjusted * counted)
         if (adjusted > 1.0 and proposed < current) or (adjusted < 1.0 and proposed > current):
             proposed = current
         note = f"{head}: proposes {proposed}"
@@ -103,6 +128,37 @@ def propose(
         proposed_replicas=proposed,
         note=note,
     )
+
+
+PERCENT_METRICS = (MetricName.CPU, MetricName.MEMORY)
+
+
+def _filled_in(
+    target: MetricTarget, value: float, ratio: float, current: int, ready: int, reporting: int
+) -> tuple[float, int]:
+    """HPA's replica calculator: (usage ratio, instances it is over) after filling in the gaps."""
+    unready, missing = current - ready, ready - reporting
+    scale_up_with_unready = unready > 0 and ratio > 1.0
+    if not scale_up_with_unready and missing == 0:
+        return ratio, reporting  # unready instances are simply ignored
+    total, counted = value * reporting, reporting
+    if ratio != 1.0:  # missing values: 0 going up, 100 % (at least the target) going down
+        counted += missing
+        if ratio < 1.0:
+            full = max(100.0, target.target) if target.metric in PERCENT_METRICS else target.target
+            total += full * missing
+    if scale_up_with_unready:
+        counted += unready
+    return total / counted / target.target, counted
+
+
+def _unready_as_target(ratio: float, current: int, ready: int) -> float:
+    """The earlier rule, kept for autoscalers started before HPA parity (see the module docstring)."""
+    if ready >= current or ratio == 1.0:
+        return ratio
+    if ratio > 1.0:
+        return ratio * ready / current
+    return (ratio * ready + (current - ready)) / current
 
 
 def _period_start(current: int, events: list[ScaleEvent], period_s: int, now_s: float) -> int:
@@ -212,7 +268,10 @@ def decide(policy: AutoscalePolicy, inp: ScalingInput) -> ScalingDecision:
     if inp.ready_replicas > current:
         reasons.append(f"ready_replicas {inp.ready_replicas} exceeds current {current}; using {current}")
     samples = {s.metric: s for s in inp.metrics}
-    proposals = [propose(t, samples.get(t.metric), current, ready, policy.tolerance) for t in policy.metrics]
+    proposals = [
+        propose(t, samples.get(t.metric), current, ready, policy.tolerance, inp.unready_as_target)
+        for t in policy.metrics
+    ]
     reasons += [p.note for p in proposals]
     usable = [p.proposed_replicas for p in proposals if p.proposed_replicas is not None]
     if not usable:

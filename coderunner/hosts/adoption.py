@@ -8,12 +8,9 @@ replaces it instead of it silently disappearing.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 from pathlib import Path
-
-import psutil
 
 from coderunner.hosts.instance import META_FILE, Instance, same_process
 from coderunner.models.sandbox import InstanceState
@@ -45,6 +42,4 @@ def _adopt_or_lose(inst: Instance) -> None:
         return
     inst.proc = proc
     inst.adopted = True
-    with contextlib.suppress(psutil.Error):  # it may die right now; the watch loop will notice
-        proc.cpu_percent(None)  # prime the cached Process for stats()
     log.info("%s adopted: pid %s port %s", inst.instance_id, inst.pid, inst.port)

@@ -20,6 +20,7 @@ from aiohttp.typedefs import Middleware
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from coderunner.hosts import logfiles
+from coderunner.hosts.cpu import DEFAULT_READER
 from coderunner.hosts.local import LocalSandbox
 from coderunner.hosts.provider import InvalidRequest, SandboxError, SandboxUnauthorized
 from coderunner.models.sandbox import InstanceSpec, ProbeRequest, RouterConfig
@@ -137,7 +138,7 @@ async def probe(request: web.Request) -> web.Response:
 
 async def stats(request: web.Request) -> web.Response:
     ids = _ID_LIST.validate_python(await _body(request))
-    return _json(await _sandbox(request).stats(ids))
+    return _json(await _sandbox(request).stats(ids, request.query.get("reader", DEFAULT_READER)))
 
 
 async def logs(request: web.Request) -> web.StreamResponse:

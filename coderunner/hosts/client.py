@@ -14,6 +14,7 @@ from typing import Any, Self
 import httpx
 from pydantic import TypeAdapter
 
+from coderunner.hosts.cpu import DEFAULT_READER
 from coderunner.hosts.provider import (
     InstanceNotFound,
     RouterNotFound,
@@ -101,8 +102,9 @@ class SandboxClient:
                                    timeout_s=self._timeout_s + request.timeout_s)
         return _PROBES.validate_python(data)
 
-    async def stats(self, instance_ids: list[str]) -> list[InstanceStats]:
-        return _STATS.validate_python(await self._request("POST", "/v1/stats", json=instance_ids))
+    async def stats(self, instance_ids: list[str], reader: str = DEFAULT_READER) -> list[InstanceStats]:
+        data = await self._request("POST", "/v1/stats", json=instance_ids, params={"reader": reader})
+        return _STATS.validate_python(data)
 
     async def logs(self, instance_id: str, tail: int = 100) -> str:
         text: str = await self._request("GET", f"/v1/instances/{instance_id}/logs", params={"tail": tail})

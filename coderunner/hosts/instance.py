@@ -40,7 +40,7 @@ class Instance:
     exit_code: int | None = None
     adopted: bool = False
     popen: subprocess.Popen[bytes] | None = field(default=None, repr=False)  # set when our child
-    proc: psutil.Process | None = field(default=None, repr=False)  # cached for cpu_percent deltas
+    proc: psutil.Process | None = field(default=None, repr=False)  # cached for stats()
     stop_requested: bool = False
 
     @property

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from coderunner.hosts import logfiles
+from coderunner.hosts.cpu import DEFAULT_READER
 from coderunner.hosts.health import probe_urls
 from coderunner.hosts.instance import Instance
 from coderunner.hosts.processes import InstanceManager
@@ -100,8 +101,8 @@ class LocalSandbox:
                                      latency_ms=latency, error=error, state=state)
         return [results[n] for n in range(len(request.instance_ids))]
 
-    async def stats(self, instance_ids: list[str]) -> list[InstanceStats]:
-        return self.instances.stats(instance_ids)
+    async def stats(self, instance_ids: list[str], reader: str = DEFAULT_READER) -> list[InstanceStats]:
+        return self.instances.stats(instance_ids, reader)
 
     async def logs(self, instance_id: str, tail: int = 100) -> str:
         return logfiles.tail(self.instances.require(instance_id).log_path, tail)

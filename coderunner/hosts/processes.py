@@ -24,6 +24,7 @@ from pathlib import Path
 import psutil
 
 from coderunner.hosts.adoption import load_instances
+from coderunner.hosts.cpu import DEFAULT_READER, CpuMeter
 from coderunner.hosts.instance import Instance, exit_status, signal_instance
 from coderunner.hosts.provider import InstanceNotFound, InvalidRequest
 from coderunner.models.sandbox import InstanceInfo, InstanceSpec, InstanceState, InstanceStats
@@ -75,6 +76,7 @@ class InstanceManager:
         self.instances_dir.mkdir(parents=True, exist_ok=True)
         self.instances: dict[str, Instance] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self.cpu = CpuMeter()  # one measurement per reader: the sweep and the autoscaler never share
 
     def adopt(self) -> None:
         """Load every instance dir left by a previous host (adopted if alive, else lost)."""
@@ -122,7 +124,6 @@ class InstanceManager:
             shutil.rmtree(own_dir, ignore_errors=True)
             raise InvalidRequest(f"command: cannot start {spec.command[0]!r}: {exc.strerror}") from exc
         proc = psutil.Process(popen.pid)
-        proc.cpu_percent(None)  # prime, so the first stats() call measures since start
         inst = Instance(
             instance_id=spec.instance_id, deployment=spec.deployment, version=spec.version,
             group=spec.group, port=port, pid=popen.pid, create_time=proc.create_time(),
@@ -189,7 +190,11 @@ class InstanceManager:
     def list(self, deployment: str | None = None) -> list[InstanceInfo]:
         return [i.info() for i in self.instances.values() if deployment in (None, i.deployment)]
 
-    def stats(self, instance_ids: builtins.list[str]) -> builtins.list[InstanceStats]:
+    def stats(
+        self, instance_ids: builtins.list[str], reader: str = DEFAULT_READER
+    ) -> builtins.list[InstanceStats]:
+        """CPU (since this reader's previous call), memory; running instances only."""
+        self.cpu.keep_only(self.instances.keys())
         out: list[InstanceStats] = []
         for iid in instance_ids:
             inst = self.instances.get(iid)
@@ -198,7 +203,7 @@ class InstanceManager:
             try:
                 with inst.proc.oneshot():
                     out.append(InstanceStats(
-                        instance_id=iid, cpu_percent=inst.proc.cpu_percent(None),
+                        instance_id=iid, cpu_percent=self.cpu.read_process(iid, reader, inst.proc),
                         memory_bytes=inst.proc.memory_info().rss,
                         memory_percent=inst.proc.memory_percent(),
                     ))

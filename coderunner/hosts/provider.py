@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import ClassVar, Protocol, runtime_checkable
 
+from coderunner.hosts.cpu import DEFAULT_READER
 from coderunner.models.sandbox import (
     InstanceInfo,
     InstanceSpec,
@@ -101,8 +102,12 @@ class SandboxProvider(Protocol):
         """HTTP health check of each instance, concurrently; one result per requested id."""
         ...
 
-    async def stats(self, instance_ids: list[str]) -> list[InstanceStats]:
-        """CPU and memory of the requested instances that are running (others are left out)."""
+    async def stats(self, instance_ids: list[str], reader: str = DEFAULT_READER) -> list[InstanceStats]:
+        """CPU and memory of the requested instances that are running (others are left out).
+
+        CPU covers the time since this `reader`'s previous call: each reader (the health sweep, the
+        autoscaler) gets its own measurement.
+        """
         ...
 
     async def logs(self, instance_id: str, tail: int = 100) -> str: ...

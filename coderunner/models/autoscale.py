@@ -171,11 +171,16 @@ class AutoscalePolicy(_Strict):
 
 
 class MetricSample(BaseModel):
-    """One metric's average over the READY instances; `value=None` means no data this round."""
+    """One metric's average over the READY instances that reported it; `value=None` means no data.
+
+    `missing` counts the ready instances that reported nothing for it (HPA's "missing pods"), which
+    the decision fills in as 0 % on a scale-up and 100 % on a scale-down.
+    """
 
     metric: MetricName
     value: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     error: str | None = Field(default=None, description="set when the metric could not be read")
+    missing: int = Field(default=0, ge=0, description="ready instances without a value for this metric")
 
 
 class TimedRecommendation(BaseModel):
@@ -229,6 +234,11 @@ class ScalingInput(BaseModel):
     ready_replicas: int = Field(ge=0, description="instances serving and reporting metrics")
     metrics: list[MetricSample] = Field(default_factory=list)
     history: ScalingHistory = Field(default_factory=ScalingHistory)
+    unready_as_target: bool = Field(
+        default=False,
+        description="the rule before HPA parity (unready instances counted as 0 %/100 % of the target "
+        "in both directions): only for autoscalers started before it, which must replay unchanged",
+    )
 
     @model_validator(mode="after")
     def _one_sample_per_metric(self) -> ScalingInput:
@@ -244,7 +254,9 @@ class MetricProposal(BaseModel):
     current_value: float | None
     target: float
     ratio: float | None = Field(description="current_value / target, over ready instances")
-    adjusted_ratio: float | None = Field(default=None, description="after counting unready instances")
+    adjusted_ratio: float | None = Field(
+        default=None, description="after filling in unready (scale-up) and missing instances"
+    )
     proposed_replicas: int | None = Field(description="None when the metric is missing or errored")
     note: str
 

@@ -93,6 +93,14 @@ class Spend(BaseModel):
     last_instances: int = 0
 
 
+class MonthSpend(BaseModel):
+    """A month's final spend, closed when a sync's interval ran past its end."""
+
+    month: str
+    amount: float
+    level: int = 0
+
+
 class AutoscalerState(BaseModel):
     """Everything carried through continue-as-new, the stabilization history first of all."""
 
@@ -107,6 +115,10 @@ class AutoscalerState(BaseModel):
     last_logged: tuple[int, str | None] | None = None
     spend: Spend = Field(default_factory=Spend)
     runs: int = 1
+    # accepted by a handler but not yet written when the run continued as new: written by the next run
+    pending_events: list[dict[str, Any]] = Field(default_factory=list)
+    pending_alerts: list[int] = Field(default_factory=list)
+    pending_closed: list[MonthSpend] = Field(default_factory=list)
 
 
 class AutoscalerInput(BaseModel):
@@ -181,6 +193,7 @@ class AutoscaleRecord(BaseModel):
     direction: ScaleDirection | None = None
     reason: str | None = Field(default=None, description="the rule that limited the decision, if any")
     events: list[dict[str, Any]] = Field(default_factory=list)  # AuditEventInput fields
+    closed: list[MonthSpend] = Field(default_factory=list, description="earlier months' final spend")
 
 
 class BudgetAlert(BaseModel):

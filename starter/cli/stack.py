@@ -29,6 +29,10 @@ def up(
     except OperationError as err:
         fail(err, 1)
     typer.echo(("started" if started else "already up — nothing changed") + f" (state in {root})")
+    if started and stack.get("stopped_leftovers"):
+        typer.echo(
+            f"  stopped what a killed supervisor left running: {', '.join(stack['stopped_leftovers'])}"
+        )
     _print_urls(stack)
 
 

@@ -35,6 +35,7 @@ from coderunner.models.deployment import OperationResult
 from starter.sdk.deployments import Deployments
 from starter.sdk.errors import OperationError, UserError, update_failure
 from workflows.autoscaler import AutoscalerWorkflow
+from workflows.options import WORKFLOW_TASK_TIMEOUT
 
 
 def human_s(seconds: float) -> str:
@@ -69,6 +70,7 @@ class Autoscaling:
                 AutoscalerWorkflow.run,
                 inp,
                 id=autoscaler_id(name),
+                task_timeout=WORKFLOW_TASK_TIMEOUT,  # a task lost with its worker is retried soon
                 task_queue=self.cr.settings.task_queue,
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                 id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,

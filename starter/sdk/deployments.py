@@ -37,6 +37,7 @@ from coderunner.models.deployment import (
 )
 from starter.sdk.errors import OperationError, UserError, update_failure
 from workflows.deployment import DeploymentWorkflow
+from workflows.options import WORKFLOW_TASK_TIMEOUT
 
 SETTLED = {
     DeploymentStatus.RUNNING,
@@ -80,6 +81,7 @@ class Deployments:
                 DeploymentWorkflow.run,
                 DeploymentInput(spec=spec, timings=timings, actor=actor),
                 id=workflow_id_for(spec.name),
+                task_timeout=WORKFLOW_TASK_TIMEOUT,  # a task lost with its worker is retried soon
                 task_queue=self.settings.task_queue,
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                 id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,

@@ -20,6 +20,7 @@ from coderunner.config.home import (
 )
 from coderunner.config.ports import preferred_or_free
 from starter.sdk.errors import OperationError
+from starter.stack.leftovers import stop_leftovers
 from starter.stack.processes import ProcessRecord, spawn, terminate, wait_until
 from starter.stack.supervisor import port_open
 
@@ -95,10 +96,12 @@ def up(home: Path, database_url: str | None = None, timeout_s: float = 120.0) ->
     current = read_stack(home)
     if supervisor_alive(current):
         return False, current or {}
+    left = stop_leftovers(home, current)  # a supervisor killed -9 left its children running
     read_or_create_token(layout.sandbox_token)
     read_or_create_token(layout.codec_token)
     read_or_create_key(layout.codec_key)
     stack = _plan(home, database_url or (current or {}).get("database_url"))
+    stack["stopped_leftovers"] = left
     _write_stack(home, stack)
     _, record = spawn(
         "supervisor",
@@ -114,16 +117,15 @@ def up(home: Path, database_url: str | None = None, timeout_s: float = 120.0) ->
 
 
 def down(home: Path) -> list[str]:
-    """Stop exactly what `up` started: the supervisor, then any child it failed to stop."""
+    """Stop exactly what `up` started: the supervisor, then any child it failed to stop or that a
+    supervisor killed -9 left behind (recorded or found by its command line naming this home)."""
     stack = read_stack(home)
     if not stack:
         return []
     stopped = []
     if stack.get("supervisor") and terminate(ProcessRecord(**stack["supervisor"]), grace_s=90.0):
         stopped.append("supervisor")
-    for name, raw in (stack.get("processes") or {}).items():
-        if terminate(ProcessRecord(**raw), grace_s=10.0):
-            stopped.append(name)
+    stopped += stop_leftovers(home, read_stack(home) or stack)
     stack = read_stack(home) or stack
     stack["supervisor"] = None
     stack["processes"] = {}

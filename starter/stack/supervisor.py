@@ -1,7 +1,10 @@
 """The embedded stack's supervisor: starts Temporal, codec server, sandbox host and worker, restarts
 any that crash (with backoff), and on SIGTERM stops them in reverse order.
 
-Started detached by `coderunner up`; `coderunner down` sends it SIGTERM.
+Started detached by `coderunner up`; `coderunner down` sends it SIGTERM. The restart delay doubles
+while a child keeps crashing soon after it starts, and resets once a child has run healthily for
+`healthy_after_s` (as systemd's and Kubernetes' crash-loop backoffs do): five unrelated crashes a day
+apart each restart at once. A waiting restart never blocks watching the other children.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import socket
 import subprocess
@@ -24,6 +28,21 @@ from coderunner.models import search_attributes as sa
 from starter.stack.processes import ProcessRecord, spawn, terminate, wait_until
 
 log = logging.getLogger("coderunner.supervisor")
+
+FIRST_DELAY_S = 0.5
+MAX_DELAY_S = 30.0
+HEALTHY_AFTER_S = 30.0  # a child that ran this long was healthy: its next crash restarts at once
+HEALTHY_ENV = "CODERUNNER_SUPERVISOR_HEALTHY_S"
+
+
+def restart_delay(previous_s: float | None, ran_s: float, healthy_after_s: float = HEALTHY_AFTER_S) -> float:
+    """The wait before restarting a child that ran `ran_s` and crashed; `previous_s` was the last wait.
+
+    A crash after a healthy run starts over at FIRST_DELAY_S; a crash loop doubles up to MAX_DELAY_S.
+    """
+    if previous_s is None or ran_s >= healthy_after_s:
+        return FIRST_DELAY_S
+    return min(previous_s * 2, MAX_DELAY_S)
 
 
 def child_commands(home: Path, stack: dict) -> dict[str, list[str]]:
@@ -85,14 +104,17 @@ def port_open(port: int) -> bool:
 
 
 class Supervisor:
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, healthy_after_s: float = HEALTHY_AFTER_S) -> None:
         self.home = home
+        self.healthy_after_s = healthy_after_s
         self.layout = HomeLayout(home)
         self.stack = json.loads(self.layout.stack_file.read_text())
         self.commands = child_commands(home, self.stack)
         self.children: dict[str, subprocess.Popen[bytes]] = {}
         self.records: dict[str, ProcessRecord] = {}
         self.backoff: dict[str, float] = {}
+        self.started_at: dict[str, float] = {}
+        self.due: dict[str, float] = {}  # child -> monotonic time of its pending restart
         self.stopping = False
         me = psutil.Process()
         self.stack["supervisor"] = ProcessRecord(
@@ -102,6 +124,7 @@ class Supervisor:
     def start(self, name: str) -> None:
         proc, record = spawn(name, self.commands[name], self.layout.logs / f"{name}.log")
         self.children[name], self.records[name] = proc, record
+        self.started_at[name] = time.monotonic()
         log.info("started %s (pid %d)", name, proc.pid)
         self._save()
         if name == "temporal":
@@ -115,15 +138,20 @@ class Supervisor:
         for name in self.commands:
             self.start(name)
         while not self.stopping:
-            time.sleep(0.5)
+            time.sleep(0.2)
+            now = time.monotonic()
             for name, proc in list(self.children.items()):
-                if proc.poll() is None or self.stopping:
+                if name in self.due or proc.poll() is None or self.stopping:
                     continue
-                delay = min(self.backoff.get(name, 0.5) * 2, 30.0)
-                self.backoff[name] = delay
-                log.warning("%s exited with %s; restarting in %.1fs", name, proc.returncode, delay)
-                time.sleep(delay)
-                if not self.stopping:
+                ran = now - self.started_at[name]
+                delay = restart_delay(self.backoff.get(name), ran, self.healthy_after_s)
+                self.backoff[name], self.due[name] = delay, now + delay
+                log.warning(
+                    "%s exited with %s after %.1fs; restarting in %.1fs", name, proc.returncode, ran, delay
+                )
+            for name, at in list(self.due.items()):
+                if not self.stopping and time.monotonic() >= at:
+                    del self.due[name]
                     self.start(name)
         self.shutdown()
 
@@ -145,7 +173,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--home", required=True)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s supervisor %(message)s")
-    supervisor = Supervisor(home_dir(args.home))
+    supervisor = Supervisor(home_dir(args.home), float(os.environ.get(HEALTHY_ENV) or HEALTHY_AFTER_S))
 
     def _stop(*_: object) -> None:
         supervisor.stopping = True
