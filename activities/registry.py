@@ -8,6 +8,7 @@ from typing import Any
 
 from activities.analysis import AnalysisActivities
 from activities.autoscale import AutoscaleActivities
+from activities.pipeline import PipelineActivities
 from activities.sandbox import SandboxActivities
 from activities.store import StoreActivities
 from coderunner.hosts.provider import SandboxProvider
@@ -20,4 +21,5 @@ def activities(provider: SandboxProvider, store: Store) -> list[Callable[..., An
         *StoreActivities(store).all(),
         *AutoscaleActivities(provider, store).all(),
         *AnalysisActivities(provider).all(),
+        *PipelineActivities().all(),
     ]

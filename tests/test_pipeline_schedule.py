@@ -96,7 +96,7 @@ def test_cycle_is_refused_with_the_chain_shortest_first() -> None:
     with pytest.raises(PlanCycle) as err:
         analyze(plan, files)
     lines = str(err.value).splitlines()
-    assert lines[1] == "  1. task d → task c (d: depends_on) → task d (c.py imports d.py)"
+    assert lines[1] == "  1. task c → task d (c.py imports d.py) → task c (d: depends_on)"
     assert lines[2].startswith("  2. task ") and lines[2].count("→") == 3
     assert "a.py imports b.py" in lines[2] and "c.py imports a.py" in lines[2]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from workflows.autoscaler import AutoscalerWorkflow
 from workflows.deployment import DeploymentWorkflow
+from workflows.pipeline import PipelineWorkflow
 from workflows.rollout import CanaryRolloutWorkflow
 
-WORKFLOWS: list[type] = [DeploymentWorkflow, AutoscalerWorkflow, CanaryRolloutWorkflow]
+WORKFLOWS: list[type] = [DeploymentWorkflow, AutoscalerWorkflow, CanaryRolloutWorkflow, PipelineWorkflow]

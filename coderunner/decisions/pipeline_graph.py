@@ -101,6 +101,8 @@ def shortest_cycles(graph: nx.DiGraph, limit: int = MAX_CYCLES_SHOWN) -> list[li
 def describe_cycle(graph: nx.DiGraph, cycle: list[str]) -> str:
     """`task b → task a (b.py imports a.py) → task b (a.py imports b.py)`: read along "needs"."""
     chain = list(reversed(cycle))
+    first = chain.index(min(chain))
+    chain = chain[first:] + chain[:first]
     steps = [f"task {chain[0]}"]
     for n, task in enumerate(chain):
         needed = chain[(n + 1) % len(chain)]

@@ -135,6 +135,8 @@ def check_plan(raw: Any) -> tuple[PlanSpec | None, list[PlanError]]:
         errors += found
         if not found:
             tasks.append(TaskSpec.model_validate(item))
+        elif (skeleton := _skeleton(item)) is not None:
+            tasks.append(skeleton)  # still checked across tasks, so every error shows at once
     errors += _cross_task_errors(tasks)
     pool = raw.get("pool") or {}
     if isinstance(pool, dict) and isinstance(pool.get("min"), int) and isinstance(pool.get("max"), int):
@@ -174,6 +176,19 @@ def _plan_error(task: str, error: Any) -> PlanError:
         message = error["msg"].removeprefix("Value error, ")
         message = message.removeprefix(f"{error['loc'][-1]}: ") if error["loc"] else message
     return PlanError(task=task, field=field, message=message)
+
+
+def _skeleton(item: Any) -> TaskSpec | None:
+    """The id, owns and depends_on of an invalid task, when those three are themselves valid."""
+    if not isinstance(item, dict):
+        return None
+    try:
+        return TaskSpec.model_validate(
+            {k: item[k] for k in ("id", "owns", "depends_on") if k in item}
+            | {"agent": {"dev": ["true"]}, "estimate": 0}
+        )
+    except ValidationError:
+        return None
 
 
 def _cross_task_errors(tasks: list[TaskSpec]) -> list[PlanError]:
@@ -329,7 +344,6 @@ class DevStepRequest(Strict):
     project_dir: str
     task: TaskSpec
     attempt: int
-    imports_closure: list[str] = Field(description="files the task's files transitively import")
 
 
 class DevStepResult(Strict):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import os
 import shutil
 import signal
@@ -30,6 +31,15 @@ class RunOutcome(BaseModel):
     timed_out: bool
     log_tail: str
     isolated: bool
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL when the worker dies (bwrap does the same for its sandbox),
+    so a worker killed -9 leaves no task command running on."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def bwrap_path() -> str | None:
@@ -95,6 +105,7 @@ async def run_in_workspace(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
         start_new_session=True,
+        preexec_fn=_die_with_parent,  # only an async-signal-safe prctl before exec
     )
     output = bytearray()
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 
-from starter.cli import autoscale, deployments, rollouts, stack, tools
+from starter.cli import autoscale, deployments, pipeline, rollouts, stack, tools
 from starter.cli.common import sub_app
 
 app = sub_app(__doc__)
@@ -19,6 +19,7 @@ app.add_typer(rollouts.app)  # rollout [status], promote, abort, pause, resume, 
 app.add_typer(autoscale.autoscale_app, name="autoscale")
 app.add_typer(autoscale.cost_app)  # cost
 app.add_typer(tools.app)  # loadgen, demo
+app.add_typer(pipeline.app, name="pipeline")  # run, status, list, cancel, analyze, graph
 
 
 def main() -> None:

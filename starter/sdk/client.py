@@ -1,4 +1,4 @@
-"""`CodeRunner`: the one object a script needs — deployments, plus `.rollouts` and `.autoscaling`.
+"""`CodeRunner`: the one object a script needs — deployments, plus `.rollouts`, `.autoscaling`, `.pipelines`.
 
 async with await CodeRunner.connect() as cr:
     await cr.deploy(spec)
@@ -15,6 +15,7 @@ from coderunner.models.deployment import OperationResult
 from starter.sdk.autoscaling import Autoscaling
 from starter.sdk.deployments import Deployments
 from starter.sdk.errors import UserError
+from starter.sdk.pipelines import Pipelines
 from starter.sdk.rollouts import Rollouts
 
 
@@ -25,6 +26,7 @@ class CodeRunner(Deployments):
         super().__init__(client, settings)
         self.rollouts = Rollouts(self)
         self.autoscaling = Autoscaling(self)
+        self.pipelines = Pipelines(client, settings)
 
     async def scale(
         self, name: str, replicas: int, reason: str = "", actor: str = "cli", for_s: float | None = None
