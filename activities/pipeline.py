@@ -101,7 +101,7 @@ class PipelineActivities:
             hidden=[Path(req.runs_dir), home_dir()],
             tick=_heartbeat,
         )
-        changed = changes(before, await asyncio.to_thread(snapshot, scratch))
+        changed = changes(scratch, workspace, before, await asyncio.to_thread(snapshot, scratch))
         _journal(
             root,
             task=task.id,

@@ -18,34 +18,30 @@ given.
 from __future__ import annotations
 
 import ast
+import os
 from collections.abc import Iterable
-from pathlib import Path
+from pathlib import Path, PurePath, PurePosixPath
 
 from coderunner.models.pipeline import FileEdge, ImportKind
 
 
-def module_name(rel: Path) -> str:
+def module_name(rel: str | PurePath) -> str:
     """`pkg/sub/mod.py` -> `pkg.sub.mod`; `pkg/__init__.py` -> `pkg`."""
-    parts = list(rel.with_suffix("").parts)
+    parts = str(PurePosixPath(rel).with_suffix("")).split("/")
     if parts and parts[-1] == "__init__":
         parts.pop()
-    return ".".join(parts)
+    return ".".join(p for p in parts if p not in ("", "."))
 
 
 class ModuleIndex:
-    """Module name <-> project file, for the files under one import root."""
+    """Module name -> project-relative file, for the files under one import root."""
 
-    def __init__(self, root: Path, files: Iterable[Path]) -> None:
-        self.root = root
-        self.by_module: dict[str, Path] = {}
-        self.packages: set[str] = set()
-        for file in files:
-            rel = file.relative_to(root)
+    def __init__(self, rel_files: Iterable[str]) -> None:
+        self.by_module: dict[str, str] = {}
+        for rel in rel_files:
             name = module_name(rel)
             if name:
-                self.by_module[name] = file
-                if rel.name == "__init__.py":
-                    self.packages.add(name)
+                self.by_module[name] = rel
 
     def longest_module(self, dotted: str) -> str | None:
         parts = dotted.split(".")
@@ -109,37 +105,44 @@ class _Collector:
         return ".".join([*anchor, *([module] if module else [])])
 
 
-def imports_of(file: Path, index: ModuleIndex) -> list[tuple[str, ImportKind]]:
-    """The project modules `file` imports, each with its kind (imported both ways: runtime).
-
-    A name counts as the module it names when that module is in the project, else as the longest
-    module prefix of its fallback (`from x import a`: the module `x`, where `a` is defined)."""
-    rel = file.relative_to(index.root)
-    module = module_name(rel)
+def collect_imports(path: str, module: str, is_package: bool) -> list[tuple[str, str, str]]:
+    """Parse one file: (preferred module, fallback, kind) per imported name. `ast.parse` is ~3/4 of
+    the analysis time (bench/pipeline_analysis.py prints it as a baseline)."""
     try:
-        tree = ast.parse(file.read_bytes(), filename=str(file))
-    except (SyntaxError, ValueError):
+        with open(path, "rb") as source:
+            tree = ast.parse(source.read(), filename=path)
+    except (SyntaxError, ValueError, OSError):
         return []
-    collector = _Collector(module, rel.name == "__init__.py")
+    collector = _Collector(module, is_package)
     collector.walk(tree.body, ImportKind.RUNTIME)
+    return [(preferred, fallback, kind.value) for preferred, fallback, kind in collector.found]
+
+
+def _resolve(found: list[tuple[str, str, str]], module: str, index: ModuleIndex) -> dict[str, ImportKind]:
+    """A name counts as the module it names when that module is in the project, else as the longest
+    module prefix of its fallback (`from x import a`: the module `x`, where `a` is defined); a
+    module imported both at run time and under TYPE_CHECKING counts as run time."""
     result: dict[str, ImportKind] = {}
-    for preferred, fallback, kind in collector.found:
+    for preferred, fallback, kind in found:
         target = preferred if preferred in index.by_module else index.longest_module(fallback)
         if target and target != module and result.get(target) != ImportKind.RUNTIME:
-            result[target] = kind
-    return sorted(result.items())
+            result[target] = ImportKind(kind)
+    return result
 
 
 def python_edges(root: Path, files: list[Path]) -> list[FileEdge]:
     """Import edges between `files` (absolute paths under `root`, the import root)."""
-    index = ModuleIndex(root, files)
+    prefix = len(str(root).rstrip("/")) + 1
+    rels = [str(f)[prefix:].replace(os.sep, "/") for f in files]
+    index = ModuleIndex(rels)
+    jobs = [
+        (str(f), module_name(rel), rel.endswith("/__init__.py") or rel == "__init__.py")
+        for f, rel in zip(files, rels, strict=True)
+    ]
     edges: list[FileEdge] = []
-    for file in files:
-        source = file.relative_to(root).as_posix()
-        for target, kind in imports_of(file, index):
-            edges.append(
-                FileEdge(
-                    source=source, target=index.by_module[target].relative_to(root).as_posix(), kind=kind
-                )
-            )
+    for rel, (_, module, _pkg), found in zip(
+        rels, jobs, (collect_imports(*job) for job in jobs), strict=True
+    ):
+        for target, kind in sorted(_resolve(found, module, index).items()):
+            edges.append(FileEdge.model_construct(source=rel, target=index.by_module[target], kind=kind))
     return edges

@@ -37,14 +37,34 @@ def copy_tree(source: Path, dest: Path) -> Path:
     return dest
 
 
-def snapshot(root: Path) -> dict[str, str]:
-    """project-relative path -> sha256 of every file."""
-    return {rel: sha256_file(root / rel) for rel in project_files(root) if (root / rel).is_file()}
+def snapshot(root: Path) -> dict[str, tuple[int, int]]:
+    """project-relative path -> (size, mtime_ns) of every file: cheap (no reads). `copy_tree` keeps
+    mtimes, so a file the command did not touch keeps its signature."""
+    found: dict[str, tuple[int, int]] = {}
+    for rel in project_files(root):
+        st = (root / rel).stat()
+        found[rel] = (st.st_size, st.st_mtime_ns)
+    return found
 
 
-def changes(before: dict[str, str], after: dict[str, str]) -> dict[str, str | None]:
-    """Changed or new files -> new hash; deleted -> None."""
-    changed: dict[str, str | None] = {p: h for p, h in after.items() if before.get(p) != h}
+def changes(
+    scratch: Path, origin: Path, before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]
+) -> dict[str, str | None]:
+    """Files of `scratch` changed since `before` -> sha256 of the new content; deleted -> None.
+
+    A file whose signature changed but whose content equals the original in `origin` (the workspace
+    it was copied from, when that copy is itself unchanged since) was touched, not changed."""
+    changed: dict[str, str | None] = {}
+    for rel, sig in after.items():
+        if before.get(rel) == sig:
+            continue
+        digest = sha256_file(scratch / rel)
+        source = origin / rel
+        if rel in before and source.is_file():
+            st = source.stat()
+            if (st.st_size, st.st_mtime_ns) == before[rel] and sha256_file(source) == digest:
+                continue
+        changed[rel] = digest
     changed.update({p: None for p in before if p not in after})
     return dict(sorted(changed.items()))
 
