@@ -11,8 +11,8 @@ of the task graph but shown by `pipeline analyze`.
 Documented differences from grimp (measured in tests/test_pipeline_grimp.py): an import of a module
 that is not a .py file of the project (a C extension such as `yaml._yaml`) falls back to the longest
 project module prefix (`yaml`) where grimp drops it — an over-approximation that can only add an
-ordering edge, never lose one; and a namespace package split across roots is seen only in the root
-given.
+ordering edge, never lose one; a module importing itself is no edge (grimp keeps it); and a
+namespace package split across roots is seen only in the root given.
 """
 
 from __future__ import annotations
