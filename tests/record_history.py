@@ -7,9 +7,12 @@ workflows with `workflow.patched`). Recorded without the payload codec so the fi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import tempfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -29,7 +32,9 @@ OUT = Path(__file__).parent / "histories" / "deployment_lifecycle.json"
 TIMINGS = DeploymentTimings(sweep_interval_s=0.5, health_deadline_s=20, drain_s=0.1)
 
 
-async def record() -> None:
+@contextlib.asynccontextmanager
+async def recording_stack() -> AsyncIterator[tuple[Client, Settings]]:
+    """A throwaway dev server (no payload codec), sandbox host and worker on the task queue `record`."""
     home = Path(tempfile.mkdtemp(prefix="record-"))
     host = HostProcess(home).start()
     try:
@@ -45,22 +50,26 @@ async def record() -> None:
                 workflows=WORKFLOWS,
                 activities=activities(host.client(), store),
             ):
-                settings = Settings(
+                yield env.client, Settings(
                     home=home, temporal_address="-", task_queue="record", sandbox_url=host.url
                 )
-                cr = CodeRunner(env.client, settings)
-                spec = DeploymentSpec(name="replayed", command=["python", str(DEMO_APP)], replicas=2)
-                await cr.deploy(spec, TIMINGS)
-                await cr.wait_settled("replayed")
-                await cr.scale("replayed", 3, reason="record")
-                await cr.restart("replayed", reason="record")
-                await asyncio.sleep(1.5)  # a few sweeps
-                await cr.delete("replayed", reason="record")
-                history = await cr.handle("replayed").fetch_history()
-                OUT.write_text(history.to_json())
-                print(f"wrote {OUT} ({len(history.events)} events)")
     finally:
         host.cleanup()
+
+
+async def record() -> None:
+    async with recording_stack() as (client, settings):
+        cr = CodeRunner(client, settings)
+        spec = DeploymentSpec(name="replayed", command=["python", str(DEMO_APP)], replicas=2)
+        await cr.deploy(spec, TIMINGS)
+        await cr.wait_settled("replayed")
+        await cr.scale("replayed", 3, reason="record")
+        await cr.restart("replayed", reason="record")
+        await asyncio.sleep(1.5)  # a few sweeps
+        await cr.delete("replayed", reason="record")
+        history = await cr.handle("replayed").fetch_history()
+        OUT.write_text(history.to_json())
+        print(f"wrote {OUT} ({len(history.events)} events)")
 
 
 if __name__ == "__main__":

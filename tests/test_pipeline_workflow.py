@@ -15,6 +15,7 @@ from coderunner.models.pipeline import PipelineStatus, TaskStatus
 from starter.sdk import CodeRunner
 from starter.sdk.pipelines import Pipelines
 from tests.cli_helpers import REPO, acoderunner, coderunner
+from tests.pipeline_helpers import task
 
 EXAMPLE = REPO / "examples" / "pipeline"
 
@@ -98,9 +99,9 @@ async def test_a_task_that_changes_files_it_does_not_own_fails_and_blocks_its_de
     pipes = pipelines_in(cr, tmp_path / "home")
     plan = copy_example(tmp_path, name)
     data = yaml.safe_load(plan.read_text())
-    for task in data["tasks"]:
-        if task["id"] == "tax":  # also scribbles on pricing.py and a new file
-            task["agent"]["dev"] = [
+    for spec in data["tasks"]:
+        if spec["id"] == "tax":  # also scribbles on pricing.py and a new file
+            spec["agent"]["dev"] = [
                 "sh",
                 "-c",
                 "echo x >> shop/pricing.py; echo y > stray.txt; echo z >> shop/tax.py",
@@ -137,20 +138,14 @@ async def test_cancel_stops_dispatch_and_running_steps(cr: CodeRunner, tmp_path:
         await pipes.cancel(workflow_id, "again")
 
 
-def test_cli_refuses_a_bad_plan_with_exit_2(tmp_path: Path) -> None:
+def write_plan(tmp_path: Path, *tasks: dict[str, Any]) -> Path:
     plan = tmp_path / "plan.yaml"
-    plan.write_text(
-        yaml.safe_dump(
-            {
-                "name": "x",
-                "project": ".",
-                "tasks": [
-                    {"id": "a", "owns": ["a.py"], "agent": {"dev": ["true"]}, "estimate": 1, "colour": "red"},
-                    {"id": "b", "owns": ["a.py"], "agent": {"dev": ["true"]}, "estimate": "later"},
-                ],
-            }
-        )
-    )
+    plan.write_text(yaml.safe_dump({"name": "x", "project": ".", "tasks": list(tasks)}))
+    return plan
+
+
+def test_cli_refuses_a_bad_plan_with_exit_2(tmp_path: Path) -> None:
+    plan = write_plan(tmp_path, {**task("a", ["a.py"]), "colour": "red"}, task("b", ["a.py"], "later"))
     done = coderunner("pipeline", "run", str(plan), "--home", str(tmp_path / "nohome"))
     assert done.returncode == 2, done.stderr
     assert "task a: colour: unknown key" in done.stderr
@@ -161,19 +156,7 @@ def test_cli_refuses_a_bad_plan_with_exit_2(tmp_path: Path) -> None:
 def test_cli_refuses_a_cycle_with_exit_2(tmp_path: Path) -> None:
     (tmp_path / "a.py").write_text("import b\n")
     (tmp_path / "b.py").write_text("import a\n")
-    plan = tmp_path / "plan.yaml"
-    plan.write_text(
-        yaml.safe_dump(
-            {
-                "name": "x",
-                "project": ".",
-                "tasks": [
-                    {"id": "ta", "owns": ["a.py"], "agent": {"dev": ["true"]}, "estimate": 1},
-                    {"id": "tb", "owns": ["b.py"], "agent": {"dev": ["true"]}, "estimate": 1},
-                ],
-            }
-        )
-    )
+    plan = write_plan(tmp_path, task("ta", ["a.py"]), task("tb", ["b.py"]))
     for command in ("run", "analyze"):
         done = (
             coderunner("pipeline", command, str(plan), "--home", str(tmp_path / "h"))
