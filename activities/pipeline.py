@@ -10,16 +10,18 @@ is appended to the run's journal.jsonl (what the crash test reads).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import shutil
 import time
 from pathlib import Path
 
+import networkx as nx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from coderunner.config.home import home_dir
-from coderunner.decisions.pipeline_graph import analyze, import_closure
+from coderunner.decisions.pipeline_graph import analyze, import_closure, runtime_file_graph
 from coderunner.models.pipeline import (
     DevStepRequest,
     DevStepResult,
@@ -34,6 +36,14 @@ from coderunner.pipeline.runner import run_in_workspace
 from coderunner.pipeline.workspace import changes, content_hashes, copy_tree, run_dir, snapshot
 
 CACHE_DIR = "cache"
+
+
+@functools.lru_cache(maxsize=16)
+def _run_graph(path: str) -> tuple[frozenset[str], nx.DiGraph]:
+    """A run's file graph, read once per worker process (it never changes during a run): the files
+    and the run-time import graph. Large projects would otherwise re-parse it for every step."""
+    graph = FileGraph.model_validate_json(Path(path).read_text())
+    return frozenset(graph.files), runtime_file_graph(graph)
 
 
 def _journal(root: Path, **entry: object) -> None:
@@ -69,10 +79,10 @@ class PipelineActivities:
         workspace = root / "workspace"
         cache = ResultCache(Path(req.runs_dir) / CACHE_DIR)
         task = req.task
-        graph = FileGraph.model_validate_json((root / "filegraph.json").read_text())
-        named = [a for a in task.agent.argv() if a in set(graph.files)]
+        files, imports = _run_graph(str(root / "filegraph.json"))
+        named = [a for a in task.agent.argv() if a in files]
         roots = sorted({*task.owns, *named})
-        inputs = content_hashes(workspace, [*roots, *import_closure(graph, roots)])
+        inputs = content_hashes(workspace, [*roots, *import_closure(imports, roots)])
         key = cache_key(task, inputs)
         attempt = activity.info().attempt
         hit = cache.lookup(key)

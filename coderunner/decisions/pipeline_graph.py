@@ -167,10 +167,10 @@ def analyze(plan: PlanSpec, files: FileGraph) -> PlanAnalysis:
     )
 
 
-def import_closure(files: FileGraph, roots: list[str]) -> list[str]:
+def import_closure(files: FileGraph | nx.DiGraph, roots: list[str]) -> list[str]:
     """Every file the `roots` transitively import at run time (the roots excluded): the cache key's
-    inputs besides the task's own files."""
-    graph = runtime_file_graph(files)
+    inputs besides the task's own files. Takes the file graph or its `runtime_file_graph`."""
+    graph = files if isinstance(files, nx.DiGraph) else runtime_file_graph(files)
     seen: set[str] = set()
     for root in roots:
         if root in graph:
