@@ -48,7 +48,7 @@ def _run_graph(path: str) -> tuple[frozenset[str], nx.DiGraph]:
 
 def _journal(root: Path, **entry: object) -> None:
     with (root / "journal.jsonl").open("a") as out:
-        out.write(json.dumps(entry) + "\n")
+        out.write(json.dumps({**entry, "at": round(time.time(), 4)}) + "\n")
 
 
 class PipelineActivities:
