@@ -105,7 +105,8 @@ async def run_in_workspace(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
         start_new_session=True,
-        preexec_fn=_die_with_parent,  # only an async-signal-safe prctl before exec
+        # bwrap --die-with-parent does this itself; a preexec_fn would force the slow fork+exec path
+        preexec_fn=None if isolated else _die_with_parent,
     )
     output = bytearray()
 
