@@ -1,6 +1,6 @@
 """Pipeline makespan: critical-path priority vs the lower bound and vs batch-by-batch, same DAG and pool.
 
-    python bench/pipeline_makespan.py [--seed 7] [--real-tasks 50] [--workers 4]
+    python bench/pipeline_makespan.py [--seed 7] [--real-tasks 50] [--workers 4] [--unit 0.5]
 
 1. Simulated (the workflow's own pure decision functions, `decisions.pipeline_schedule.simulate`):
    generated layered DAGs of 50 and 500 tasks with skewed durations (most tasks short, a few 10-20x
@@ -38,7 +38,6 @@ from coderunner.models.pipeline import FileGraph, PlanSpec, PoolBounds, check_pl
 from starter.sdk.pipelines import Pipelines
 
 OUT = Path(__file__).resolve().parent / "out"
-UNIT_S = 0.2
 
 
 def skewed_dag(n: int, seed: int, unit_s: float = 1.0) -> list[dict[str, Any]]:
@@ -107,8 +106,8 @@ def write_project(root: Path, tasks: list[dict[str, Any]], name: str, workers: i
     return plan
 
 
-async def real_runs(n: int, seed: int, workers: int, chain: int) -> dict[str, float]:
-    tasks = skewed_dag(n, seed, unit_s=UNIT_S)
+async def real_runs(n: int, seed: int, workers: int, chain: int, unit_s: float) -> dict[str, float]:
+    tasks = skewed_dag(n, seed, unit_s=unit_s)
     # runs and cache under bench/out (the repo's disk): this machine's /tmp creates files ~10x slower
     OUT.mkdir(parents=True, exist_ok=True)
     root = Path(tempfile.mkdtemp(prefix="pipeline-", dir=OUT))
@@ -153,7 +152,7 @@ async def real_runs(n: int, seed: int, workers: int, chain: int) -> dict[str, fl
     }
 
 
-async def main(seed: int, real_tasks: int, workers: int, chain: int) -> None:
+async def main(seed: int, real_tasks: int, workers: int, chain: int, unit_s: float) -> None:
     print("simulated with the workflow's decision functions (durations in units):")
     cols = ["tasks", "workers", "bound", "priority", "batch", "prio/bound", "gain vs batch"]
     widths = (6, 7, 8, 9, 8, 10, 13)
@@ -172,10 +171,10 @@ async def main(seed: int, real_tasks: int, workers: int, chain: int) -> None:
             ]
             print(" ".join(f"{v:>{w_}}" for v, w_ in zip(values, widths, strict=True)))
     print(
-        f"\nreal run: {real_tasks}-task DAG (sleep commands, {UNIT_S} s units) on {workers} workers, "
+        f"\nreal run: {real_tasks}-task DAG (sleep commands, {unit_s} s units) on {workers} workers, "
         f"then a {chain}-task chain of `true` on a pool of one"
     )
-    r = await real_runs(real_tasks, seed, workers, chain)
+    r = await real_runs(real_tasks, seed, workers, chain, unit_s)
     print(
         f"  makespan {r['makespan']:.2f}s (client wall {r['wall']:.2f}s); lower bound {r['bound']:.2f}s "
         f"-> {r['makespan'] / r['bound']:.3f}x the bound"
@@ -199,5 +198,6 @@ if __name__ == "__main__":
     parser.add_argument("--real-tasks", type=int, default=50)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--chain", type=int, default=30)
+    parser.add_argument("--unit", type=float, default=0.5, help="seconds per duration unit in the real run")
     args = parser.parse_args()
-    asyncio.run(main(args.seed, args.real_tasks, args.workers, args.chain))
+    asyncio.run(main(args.seed, args.real_tasks, args.workers, args.chain, args.unit))
