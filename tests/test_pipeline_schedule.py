@@ -148,6 +148,8 @@ def test_simulated_makespan_within_graham_bound(
     a = analyze(plan_of(*tasks), FileGraph(files=[], edges=[]))
     bounds = PoolBounds(min=1, max=workers)
     bound = lower_bound(a, durations, workers)
-    for strategy in ("priority", "batch"):
-        makespan = simulate(a, durations, bounds, strategy)
-        assert bound - 1e-9 <= makespan <= 2 * bound + 1e-9
+    # priority dispatch is greedy list scheduling: never idle while a task is ready, so Graham's bound
+    # holds (<= work/m + critical path <= 2x the lower bound); batch-by-batch idles, so only >= bound
+    prio = simulate(a, durations, bounds, "priority")
+    assert bound - 1e-9 <= prio <= 2 * bound + 1e-9
+    assert simulate(a, durations, bounds, "batch") >= bound - 1e-9
