@@ -16,7 +16,6 @@ import yaml
 from coderunner.models.pipeline import PipelineStatus
 from coderunner.pipeline.runner import bwrap_path, run_in_workspace
 from starter.sdk import CodeRunner
-from starter.sdk.pipelines import Pipelines
 from tests.cli_helpers import REPO
 from tests.conftest import CAN_AFTER
 from tests.test_pipeline_workflow import journal, pipelines_in
@@ -47,15 +46,16 @@ def fan_plan(tmp_path: Path, name: str, tasks: int, command: list[str], pool: in
     return plan
 
 
+@pytest.mark.parametrize("kill_after", [2, 14])  # early (first layers) and late (the long tail)
 async def test_worker_killed_mid_pipeline_loses_no_task_and_reruns_no_finished_step(
-    crash_workers: WorkerProcesses, tmp_path: Path, name: str
+    crash_workers: WorkerProcesses, tmp_path: Path, name: str, kill_after: int
 ) -> None:
-    pipes = Pipelines(crash_workers.cr.client, crash_workers.cr.settings)
+    pipes = pipelines_in(crash_workers.cr, tmp_path / "home")  # its own result cache
     plan = fan_plan(tmp_path, name, 24, ["sh", "-c", 'sleep 0.6; echo done >> "$0"'], pool=4)
     first = crash_workers.start()
     workflow_id = await pipes.run(plan, "r1")
     deadline = time.monotonic() + 60
-    while sum(e["event"] == "finish" for e in journal(pipes, workflow_id)) < 5:  # mid-pipeline
+    while sum(e["event"] == "finish" for e in journal(pipes, workflow_id)) < kill_after:  # mid-pipeline
         assert time.monotonic() < deadline, crash_workers.log(1)
         await asyncio.sleep(0.05)
     crash_workers.kill9(first)

@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 
+from coderunner.models.pipeline import PlanAnalysis, PlanSpec
 from coderunner.pipeline.runner import bwrap_path
 from starter.cli.common import AsJson, Home, Reason, connect, fail, run, sub_app
 from starter.sdk.errors import OperationError, UserError
@@ -32,7 +33,7 @@ FORMATS = ("dot", "svg", "png")
 GRAPHVIZ_FIX = "graphviz's `dot` is not installed — install it with `apt-get install graphviz`"
 
 
-def _offline(plan_path: Path):  # type: ignore[no-untyped-def]
+def _offline(plan_path: Path) -> tuple[PlanSpec, Path, PlanAnalysis]:
     try:
         return load_and_analyze(plan_path)
     except UserError as err:
@@ -94,11 +95,11 @@ def run_(
     home: Home = None,
 ) -> None:
     """Validate and analyse the plan, then start the pipeline; exit 2 (nothing started) on a bad plan."""
-    _offline(plan)
+    prepared = _offline(plan)
 
     async def go() -> None:
         pipes = await _pipes(home)
-        workflow_id = await pipes.run(plan, run_id)
+        workflow_id = await pipes.run(plan, run_id, prepared)
         typer.echo(f"started {workflow_id}")
         if watch:
             await _watch(pipes, workflow_id)

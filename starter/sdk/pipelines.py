@@ -71,9 +71,15 @@ class Pipelines:
     def handle(self, workflow_id: str) -> WorkflowHandle[PipelineWorkflow, PipelineResult]:
         return self.client.get_workflow_handle_for(PipelineWorkflow.run, workflow_id)
 
-    async def run(self, path: str | Path, run: str | None = None) -> str:
-        """Start a run of the plan; returns its workflow id `pipeline/<name>/<run>`."""
-        plan, project, analysis = load_and_analyze(path)
+    async def run(
+        self,
+        path: str | Path,
+        run: str | None = None,
+        prepared: tuple[PlanSpec, Path, PlanAnalysis] | None = None,
+    ) -> str:
+        """Start a run of the plan; returns its workflow id `pipeline/<name>/<run>`. `prepared` is
+        `load_and_analyze(path)` when the caller has already done it (the CLI, before connecting)."""
+        plan, project, analysis = prepared or load_and_analyze(path)
         run = run or new_run_id()
         request = PipelineRequest(plan=plan, project_dir=str(project), run=run, runs_dir=str(self.runs_dir))
         handle = await self.client.start_workflow(
