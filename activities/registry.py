@@ -9,6 +9,7 @@ from typing import Any
 
 from activities.analysis import AnalysisActivities
 from activities.autoscale import AutoscaleActivities
+from activities.pipeline import PipelineActivities
 from activities.rollout_watch import RolloutWatchActivities
 from activities.sandbox import SandboxActivities
 from activities.store import StoreActivities
@@ -27,4 +28,5 @@ def activities(provider: SandboxProvider, store: Store, home: Path | None = None
         *AutoscaleActivities(provider, store).all(),
         *AnalysisActivities(provider).all(),
         *RolloutWatchActivities().all(),
+        *PipelineActivities().all(),
     ]

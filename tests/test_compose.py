@@ -29,6 +29,8 @@ SEARCH_ATTRIBUTES = {
     "CodeRunnerRolloutPhase": "Keyword",
     "CodeRunnerCanaryWeight": "Int",
     "CodeRunnerBudgetLevel": "Int",
+    "CodeRunnerPipeline": "Keyword",
+    "CodeRunnerPipelineStage": "Keyword",
 }
 
 

@@ -6,6 +6,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from workflows.autoscaler import AutoscalerWorkflow
 from workflows.deployment import DeploymentWorkflow
+from workflows.pipeline import PipelineWorkflow
 from workflows.rollout import CanaryRolloutWorkflow
 
 # Models (and the activity classes workflows name) are data, not workflow code: every one of them is
@@ -15,4 +16,4 @@ WORKFLOW_RUNNER = SandboxedWorkflowRunner(
     restrictions=SandboxRestrictions.default.with_passthrough_modules("coderunner.models", "activities")
 )
 
-WORKFLOWS: list[type] = [DeploymentWorkflow, AutoscalerWorkflow, CanaryRolloutWorkflow]
+WORKFLOWS: list[type] = [DeploymentWorkflow, AutoscalerWorkflow, CanaryRolloutWorkflow, PipelineWorkflow]

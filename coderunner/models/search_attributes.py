@@ -11,6 +11,8 @@ STATUS = SearchAttributeKey.for_keyword("CodeRunnerStatus")
 ROLLOUT_PHASE = SearchAttributeKey.for_keyword("CodeRunnerRolloutPhase")
 CANARY_WEIGHT = SearchAttributeKey.for_int("CodeRunnerCanaryWeight")
 BUDGET_LEVEL = SearchAttributeKey.for_int("CodeRunnerBudgetLevel")
+PIPELINE = SearchAttributeKey.for_keyword("CodeRunnerPipeline")
+PIPELINE_STAGE = SearchAttributeKey.for_keyword("CodeRunnerPipelineStage")  # pm, dev, done
 
 ALL: tuple[SearchAttributeKey, ...] = (
     DEPLOYMENT,
@@ -20,6 +22,8 @@ ALL: tuple[SearchAttributeKey, ...] = (
     ROLLOUT_PHASE,
     CANARY_WEIGHT,
     BUDGET_LEVEL,
+    PIPELINE,
+    PIPELINE_STAGE,
 )
 
 _CLI_TYPE_NAMES = {"KEYWORD": "Keyword", "INT": "Int", "TEXT": "Text", "DOUBLE": "Double", "BOOL": "Bool"}

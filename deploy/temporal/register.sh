@@ -34,4 +34,6 @@ register CodeRunnerStatus Keyword
 register CodeRunnerRolloutPhase Keyword
 register CodeRunnerCanaryWeight Int
 register CodeRunnerBudgetLevel Int
+register CodeRunnerPipeline Keyword
+register CodeRunnerPipelineStage Keyword
 echo "registration: done"

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from starter.cli import autoscale, config, deployments, get, rollouts, stack, tools
+from starter.cli import autoscale, config, deployments, get, pipeline, rollouts, stack, tools
 from starter.cli.common import sub_app
 
 app = sub_app(__doc__)
@@ -48,6 +48,7 @@ app.add_typer(autoscale.autoscale_app, name="autoscale")
 app.add_typer(autoscale.cost_app)  # cost
 app.add_typer(tools.app)  # loadgen, demo
 app.add_typer(config.app, name="config")  # set, get, list, unset, history, diff, rollback, export, import, …
+app.add_typer(pipeline.app, name="pipeline")  # run, status, list, cancel, analyze, graph
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""`CodeRunner`: the one object a script needs — deployments, plus `.rollouts` and `.autoscaling`.
+"""`CodeRunner`: the one object a script needs — deployments, plus `.rollouts`, `.autoscaling`, `.pipelines`.
 
 async with await CodeRunner.connect() as cr:
     await cr.deploy(spec)
@@ -16,6 +16,7 @@ from starter.sdk.autoscaling import Autoscaling
 from starter.sdk.config_release import ConfigReleases
 from starter.sdk.deployments import Deployments
 from starter.sdk.errors import UserError
+from starter.sdk.pipelines import Pipelines
 from starter.sdk.rollouts import Rollouts
 
 
@@ -27,6 +28,7 @@ class CodeRunner(Deployments):
         self.rollouts = Rollouts(self)
         self.autoscaling = Autoscaling(self)
         self.config_releases = ConfigReleases(self)
+        self.pipelines = Pipelines(client, settings)
 
     async def deploy(
         self, spec: DeploymentSpec, timings: DeploymentTimings | None = None, actor: str = "cli"

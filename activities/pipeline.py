@@ -1,0 +1,206 @@
+"""Pipeline activities: the PM stage's analysis and each task's dev step. Thin: the work is in
+coderunner.pipeline (files, cache, sandboxed runner) and coderunner.decisions (the graph).
+
+A dev step is idempotent per (task, attempt): it works in a scratch copy named by the attempt and
+Temporal's activity attempt, so a retry after a worker crash starts clean; outputs land in the run's
+workspace by content (atomic replace), so writing them twice changes nothing. Every start and finish
+is appended to the run's journal.jsonl (what the crash test reads).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any, TypeVar
+
+import networkx as nx
+from pydantic import BaseModel
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from coderunner.config.home import home_dir
+from coderunner.decisions.pipeline_graph import analyze, import_closure, runtime_file_graph
+from coderunner.models.pipeline import (
+    DevStepRequest,
+    DevStepResult,
+    FileGraph,
+    PlanCycle,
+    PrepareRequest,
+    TaskSpec,
+)
+from coderunner.models.pipeline_io import PrepareResult
+from coderunner.pipeline.cache import ResultCache, cache_key
+from coderunner.pipeline.filegraph import file_graph
+from coderunner.pipeline.runner import RunOutcome, run_in_workspace
+from coderunner.pipeline.workspace import changes, content_hashes, copy_tree, run_dir, snapshot
+
+CACHE_DIR = "cache"
+
+
+@functools.lru_cache(maxsize=16)
+def _run_graph(path: str) -> tuple[frozenset[str], nx.DiGraph]:
+    """A run's file graph, read once per worker process (it never changes during a run): the files
+    and the run-time import graph. Large projects would otherwise re-parse it for every step."""
+    graph = FileGraph.model_validate_json(Path(path).read_text())
+    return frozenset(graph.files), runtime_file_graph(graph)
+
+
+class _Ran(BaseModel):
+    """What a finished command left: recorded before its outputs are processed."""
+
+    key: str
+    outcome: RunOutcome
+    changed: dict[str, str | None]
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class StepMarks:
+    """Markers of one dev step (task, attempt), beside its scratch dir so the command cannot see or
+    forge them; each written atomically."""
+
+    def __init__(self, scratch: Path) -> None:
+        self.scratch = scratch
+        self.ran = scratch.with_name(scratch.name + ".ran.json")
+        self.result = scratch.with_name(scratch.name + ".result.json")
+
+    def read(self, path: Path, model: type[M]) -> M | None:
+        return model.model_validate_json(path.read_text()) if path.exists() else None
+
+    def write(self, path: Path, value: BaseModel) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(value.model_dump_json())
+        os.replace(tmp, path)
+
+
+def _journal(root: Path, **entry: object) -> None:
+    with (root / "journal.jsonl").open("a") as out:
+        out.write(json.dumps({**entry, "at": round(time.time(), 4)}) + "\n")
+
+
+class PipelineActivities:
+    @activity.defn(name="pipeline_prepare")
+    async def prepare(self, req: PrepareRequest) -> PrepareResult:
+        """PM stage: the project's file graph (saved in the run dir, out of history), the task DAG,
+        and the run's own copy of the project."""
+        return await asyncio.to_thread(self._prepare, req)
+
+    def _prepare(self, req: PrepareRequest) -> PrepareResult:
+        r = req.request
+        root = run_dir(r.runs_dir, r.plan.name, r.run)
+        root.mkdir(parents=True, exist_ok=True)
+        graph = file_graph(Path(r.project_dir))
+        try:
+            analysis = analyze(r.plan, graph)
+        except PlanCycle as err:
+            raise ApplicationError(str(err), type="PlanCycle", non_retryable=True) from err
+        (root / "filegraph.json").write_text(graph.model_dump_json())
+        workspace = copy_tree(Path(r.project_dir), root / "workspace")
+        return PrepareResult(analysis=analysis, workspace=str(workspace), files=len(graph.files))
+
+    @activity.defn(name="pipeline_dev_step")
+    async def dev_step(self, req: DevStepRequest) -> DevStepResult:
+        """A recorded result, else a cache hit, else run the agent in a scratch copy, check ownership
+        and record the outputs. Markers beside the scratch dir (outside the sandbox's view) make a
+        retry after a crash resume where the step was: a finished command is never run again."""
+        started = time.monotonic()
+        root = run_dir(req.runs_dir, req.pipeline, req.run)
+        workspace = root / "workspace"
+        cache = ResultCache(Path(req.runs_dir) / CACHE_DIR)
+        task = req.task
+        marks = StepMarks(root / "steps" / f"{task.id}-{req.attempt}")
+        journal = functools.partial(
+            _journal, root, task=task.id, attempt=req.attempt, activity_attempt=activity.info().attempt
+        )
+        done = marks.read(marks.result, DevStepResult)
+        if done is not None:  # finished before a crash lost the completion
+            cache.restore(done.outputs, workspace)
+            journal(event="recovered")
+            return done
+        ran = marks.read(marks.ran, _Ran)
+        if ran is None:
+            key = self._key(root, workspace, task)
+            hit = cache.lookup(key)
+            if hit is not None:
+                cache.restore(hit, workspace)
+                journal(event="cached")
+                return DevStepResult(
+                    task=task.id,
+                    ok=True,
+                    cached=True,
+                    cache_key=key,
+                    outputs=hit,
+                    detail="cache hit: outputs reused, agent not run",
+                    duration_s=time.monotonic() - started,
+                )
+            ran = await self._run(req, marks, key, workspace, journal)
+        result = self._outcome(task, ran, marks.scratch, workspace, cache, time.monotonic() - started)
+        marks.write(marks.result, result)
+        cache.restore(result.outputs, workspace)
+        shutil.rmtree(marks.scratch, ignore_errors=True)
+        return result
+
+    def _key(self, root: Path, workspace: Path, task: TaskSpec) -> str:
+        files, imports = _run_graph(str(root / "filegraph.json"))
+        named = [a for a in task.agent.argv() if a in files]
+        roots = sorted({*task.owns, *named})
+        return cache_key(task, content_hashes(workspace, [*roots, *import_closure(imports, roots)]))
+
+    async def _run(
+        self, req: DevStepRequest, marks: StepMarks, key: str, workspace: Path, journal: Any
+    ) -> _Ran:
+        """Copy the workspace, run the command in the sandbox, and mark it ran (before any output is
+        looked at), so a crash from here on never runs it again."""
+        shutil.rmtree(marks.scratch, ignore_errors=True)
+        await asyncio.to_thread(copy_tree, workspace, marks.scratch)
+        before = await asyncio.to_thread(snapshot, marks.scratch)
+        journal(event="start")
+        task = req.task
+        outcome = await run_in_workspace(
+            task.agent.argv(),
+            marks.scratch,
+            task.env,
+            task.timeout_s(),
+            hidden=[Path(req.runs_dir), home_dir()],
+            tick=_heartbeat,
+        )
+        after = await asyncio.to_thread(snapshot, marks.scratch)
+        ran = _Ran(key=key, outcome=outcome, changed=changes(marks.scratch, workspace, before, after))
+        marks.write(marks.ran, ran)
+        journal(event="finish", exit_code=outcome.exit_code)
+        return ran
+
+    def _outcome(
+        self, task: TaskSpec, ran: _Ran, scratch: Path, workspace: Path, cache: ResultCache, took: float
+    ) -> DevStepResult:
+        result = DevStepResult(task=task.id, ok=False, cached=False, cache_key=ran.key, duration_s=took)
+        outcome = ran.outcome
+        if outcome.timed_out or outcome.exit_code != 0:
+            why = (
+                f"timed out after {task.timeout_s():g}s" if outcome.timed_out else f"exit {outcome.exit_code}"
+            )
+            result.detail = f"dev command failed ({why}): {outcome.log_tail[-800:]}"
+        elif outside := sorted(p for p in ran.changed if p not in set(task.owns)):
+            result.detail = f"changed files it does not own: {', '.join(outside)}"
+        else:
+            outputs = {
+                p: (cache.put_file(scratch / p) if h is not None else None) for p, h in ran.changed.items()
+            }
+            cache.record(ran.key, outputs)
+            result.ok, result.outputs = True, outputs
+            result.detail = f"ran in {took:.1f}s, {len(outputs)} file(s) changed"
+        return result
+
+    def all(self) -> list[object]:
+        return [self.prepare, self.dev_step]
+
+
+async def _heartbeat() -> None:
+    activity.heartbeat()

@@ -1,0 +1,203 @@
+"""Pipeline makespan: critical-path priority vs the lower bound and vs batch-by-batch, same DAG and pool.
+
+    python bench/pipeline_makespan.py [--seed 7] [--real-tasks 50] [--workers 4] [--unit 0.5]
+
+1. Simulated (the workflow's own pure decision functions, `decisions.pipeline_schedule.simulate`):
+   generated layered DAGs of 50 and 500 tasks with skewed durations (most tasks short, a few 10-20x
+   longer), on pools of 4 and 10. Printed: makespan / max(critical path, work / workers) (goal <= 1.1)
+   and the gain over batch-by-batch (goal >= 20 % on skewed DAGs).
+2. Real: the 50-task DAG run by the PipelineWorkflow on a throwaway stack (Temporal dev server,
+   worker in-process, bwrap-sandboxed `sleep` commands), its makespan against the same bound and
+   against the simulated batch-by-batch makespan for the same durations.
+3. Orchestration overhead per task: a chain of `true` commands on a pool of one (dispatch, activity,
+   workspace copy, sandbox start, ownership check, cache record), total / tasks (goal <= 50 ms).
+The 500-task DAG is simulated only (a real run of it is the 80-task continue-as-new test's job).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import random
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import bench_stack
+from coderunner.decisions.pipeline_graph import analyze
+from coderunner.decisions.pipeline_schedule import lower_bound, simulate
+from coderunner.models.pipeline import FileGraph, PlanSpec, PoolBounds, check_plan
+from starter.sdk.pipelines import Pipelines
+
+OUT = Path(__file__).resolve().parent / "out"
+
+
+def skewed_dag(n: int, seed: int, unit_s: float = 1.0) -> list[dict[str, Any]]:
+    """Layers of ~sqrt(n) tasks; each task needs 1-3 tasks of the layer before or the one before that.
+    Durations: 80 % short (1-2 units), 15 % medium (4-6), 5 % long (15-25) — the skew that makes
+    batch-by-batch wait for its slowest member while critical-path order keeps long chains moving."""
+    rng = random.Random(seed)
+    width = max(3, int(n**0.5))
+    tasks: list[dict[str, Any]] = []
+    for i in range(n):
+        layer = i // width
+        pick = rng.random()
+        units = rng.uniform(1, 2) if pick < 0.8 else rng.uniform(4, 6) if pick < 0.95 else rng.uniform(15, 25)
+        earlier = [j for j in range(max(0, (layer - 2) * width), layer * width)]
+        deps = (
+            sorted({f"t{j}" for j in rng.sample(earlier, min(len(earlier), rng.randint(1, 3)))})
+            if earlier
+            else []
+        )
+        tasks.append(
+            {
+                "id": f"t{i}",
+                "owns": [f"t{i}.txt"],
+                "estimate": round(units * unit_s, 3),
+                "depends_on": deps,
+                "agent": {"dev": ["sleep", f"{units * unit_s:.3f}"]},
+            }
+        )
+    return tasks
+
+
+def plan_of(tasks: list[dict[str, Any]], name: str, workers: int) -> PlanSpec:
+    plan, errors = check_plan(
+        {"name": name, "project": "project", "tasks": tasks, "pool": {"min": min(2, workers), "max": workers}}
+    )
+    assert plan is not None, errors
+    return plan
+
+
+def simulated(n: int, seed: int, workers: int) -> dict[str, float]:
+    plan = plan_of(skewed_dag(n, seed), "sim", workers)
+    a = analyze(plan, FileGraph(files=[], edges=[]))
+    durations = {t.id: t.estimate for t in plan.tasks}
+    bounds = PoolBounds(min=min(2, workers), max=workers)
+    prio = simulate(a, durations, bounds, "priority")
+    batch = simulate(a, durations, bounds, "batch")
+    bound = lower_bound(a, durations, workers)
+    return {"prio": prio, "batch": batch, "bound": bound}
+
+
+def write_project(root: Path, tasks: list[dict[str, Any]], name: str, workers: int) -> Path:
+    (root / "project").mkdir(parents=True)
+    for t in tasks:
+        (root / "project" / t["owns"][0]).write_text("")
+    plan = root / "plan.yaml"
+    plan.write_text(
+        yaml.safe_dump(
+            {
+                "name": name,
+                "project": "project",
+                "tasks": tasks,
+                "pool": {"min": min(2, workers), "max": workers},
+            }
+        )
+    )
+    return plan
+
+
+async def real_runs(n: int, seed: int, workers: int, chain: int, unit_s: float) -> dict[str, float]:
+    tasks = skewed_dag(n, seed, unit_s=unit_s)
+    # runs and cache under bench/out (the repo's disk): this machine's /tmp creates files ~10x slower
+    OUT.mkdir(parents=True, exist_ok=True)
+    root = Path(tempfile.mkdtemp(prefix="pipeline-", dir=OUT))
+    dag_plan = write_project(root / "dag", tasks, "bench-dag", workers)
+    chain_tasks = [
+        {
+            "id": f"c{i}",
+            "owns": [f"c{i}.txt"],
+            "estimate": 0.01,
+            "agent": {"dev": ["true"]},
+            "depends_on": [f"c{i - 1}"] if i else [],
+        }
+        for i in range(chain)
+    ]
+    chain_plan = write_project(root / "chain", chain_tasks, "bench-chain", 1)
+    async with bench_stack() as stack:
+        pipes = Pipelines(stack.cr.client, stack.cr.settings.model_copy(update={"home": root / "home"}))
+        started = time.perf_counter()
+        result = await pipes.wait(await pipes.run(dag_plan, "r1"))
+        dag_wall = time.perf_counter() - started
+        assert result.status.value == "succeeded", result
+        started = time.perf_counter()
+        chained = await pipes.wait(await pipes.run(chain_plan, "r1"))
+        chain_wall = time.perf_counter() - started
+        assert chained.status.value == "succeeded", chained
+    shutil.rmtree(root, ignore_errors=True)
+    plan = plan_of(tasks, "real", workers)
+    a = analyze(plan, FileGraph(files=[], edges=[]))
+    durations = {t.id: t.estimate for t in plan.tasks}
+    bounds = PoolBounds(min=min(2, workers), max=workers)
+    overhead = chained.makespan_s / chain
+    return {
+        "makespan": result.makespan_s,
+        "wall": dag_wall,
+        "bound": lower_bound(a, durations, workers),
+        "sim_prio": simulate(a, durations, bounds, "priority"),
+        "sim_batch": simulate(a, durations, bounds, "batch"),
+        "sim_prio_overhead": simulate(a, durations, bounds, "priority", overhead),
+        "sim_batch_overhead": simulate(a, durations, bounds, "batch", overhead),
+        "chain_per_task": overhead,
+        "chain_wall_per_task": chain_wall / chain,
+    }
+
+
+async def main(seed: int, real_tasks: int, workers: int, chain: int, unit_s: float) -> None:
+    print("simulated with the workflow's decision functions (durations in units):")
+    cols = ["tasks", "workers", "bound", "priority", "batch", "prio/bound", "gain vs batch"]
+    widths = (6, 7, 8, 9, 8, 10, 13)
+    print(" ".join(f"{c:>{w}}" for c, w in zip(cols, widths, strict=True)))
+    for n in (50, 500):
+        for w in (4, 10):
+            r = simulated(n, seed, w)
+            values = [
+                n,
+                w,
+                f"{r['bound']:.1f}",
+                f"{r['prio']:.1f}",
+                f"{r['batch']:.1f}",
+                f"{r['prio'] / r['bound']:.3f}",
+                f"{1 - r['prio'] / r['batch']:.1%}",
+            ]
+            print(" ".join(f"{v:>{w_}}" for v, w_ in zip(values, widths, strict=True)))
+    print(
+        f"\nreal run: {real_tasks}-task DAG (sleep commands, {unit_s} s units) on {workers} workers, "
+        f"then a {chain}-task chain of `true` on a pool of one"
+    )
+    r = await real_runs(real_tasks, seed, workers, chain, unit_s)
+    print(
+        f"  makespan {r['makespan']:.2f}s (client wall {r['wall']:.2f}s); lower bound {r['bound']:.2f}s "
+        f"-> {r['makespan'] / r['bound']:.3f}x the bound"
+    )
+    print(f"  simulated, no overhead: priority {r['sim_prio']:.2f}s, batch-by-batch {r['sim_batch']:.2f}s")
+    print(
+        f"  simulated with the measured overhead per task: priority {r['sim_prio_overhead']:.2f}s, "
+        f"batch-by-batch {r['sim_batch_overhead']:.2f}s -> the real run is "
+        f"{1 - r['makespan'] / r['sim_batch_overhead']:.1%} faster than batch-by-batch would be"
+    )
+    print(
+        f"  orchestration overhead per task (chain of `true`): {r['chain_per_task'] * 1000:.0f} ms "
+        f"(client wall {r['chain_wall_per_task'] * 1000:.0f} ms)"
+    )
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.ERROR)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--real-tasks", type=int, default=50)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--chain", type=int, default=30)
+    parser.add_argument("--unit", type=float, default=0.5, help="seconds per duration unit in the real run")
+    args = parser.parse_args()
+    asyncio.run(main(args.seed, args.real_tasks, args.workers, args.chain, args.unit))

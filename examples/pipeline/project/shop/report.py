@@ -1,0 +1,6 @@
+from shop import checkout
+
+
+class Report:
+    def render(self, items) -> str:
+        return f"paid {checkout.pay(items)}"

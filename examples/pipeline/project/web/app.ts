@@ -1,0 +1,3 @@
+import { fetchItems } from "./client";
+export { fetchItems };
+const lazy = () => import("./client");

@@ -1,0 +1,174 @@
+"""`coderunner pipeline …`: delivery pipelines — analyse a plan, draw its graph, run it and watch it.
+
+A plan (YAML) names a project directory and its tasks (id, owns, agent.dev, estimate, depends_on,
+env). `analyze` and `graph` run nothing; `run` starts the PipelineWorkflow `pipeline/<name>/<run>`.
+A plan with any error (all are listed) or a dependency cycle exits 2 and starts nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from coderunner.models.pipeline import PlanAnalysis, PlanSpec
+from coderunner.pipeline.runner import bwrap_path
+from starter.cli.common import AsJson, Home, Reason, connect, fail, run, sub_app
+from starter.sdk.errors import OperationError, UserError
+from starter.sdk.pipelines import Pipelines, load_and_analyze
+from starter.views import pipelines as views
+from starter.views.tables import table
+
+app = sub_app(__doc__)
+Opt = typer.Option
+Plan = Annotated[Path, typer.Argument(help="the plan YAML, e.g. examples/pipeline/plan.yaml")]
+Run = Annotated[
+    str, typer.Argument(help="a run: pipeline/<name>/<run>, <name>/<run>, or <name> (its latest)")
+]
+FORMATS = ("dot", "svg", "png")
+GRAPHVIZ_FIX = "graphviz's `dot` is not installed — install it with `apt-get install graphviz`"
+
+
+def _offline(plan_path: Path) -> tuple[PlanSpec, Path, PlanAnalysis]:
+    try:
+        return load_and_analyze(plan_path)
+    except UserError as err:
+        fail(err, 2)
+
+
+async def _pipes(home: str | None) -> Pipelines:
+    cr = await connect(home)
+    return Pipelines(cr.client, cr.settings)
+
+
+@app.command()
+def analyze(plan: Plan, as_json: AsJson = False) -> None:
+    """Batches, critical path and priorities of a plan, from its project's imports; nothing runs."""
+    spec, _project, analysis = _offline(plan)
+    typer.echo(
+        analysis.model_dump_json(indent=2)
+        if as_json
+        else views.analysis_text(spec, analysis, bwrap_path() is not None)
+    )
+
+
+@app.command()
+def graph(
+    plan: Plan,
+    fmt: Annotated[str, Opt("--format", "-f", help="dot, svg or png")] = "dot",
+    output: Annotated[
+        Path | None, Opt("--output", "-o", help="file to write [default: stdout for dot]")
+    ] = None,
+) -> None:
+    """The task graph with the critical path in red (Graphviz); svg/png need `dot` installed."""
+    if fmt not in FORMATS:
+        fail(UserError(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}"), 2)
+    spec, _project, analysis = _offline(plan)
+    text = views.dot_text(spec, analysis)
+    if fmt == "dot":
+        if output:
+            output.write_text(text)
+        else:
+            typer.echo(text, nl=False)
+        return
+    dot = shutil.which("dot")
+    if dot is None:
+        fail(OperationError(GRAPHVIZ_FIX), 1)
+    target = output or Path(f"{spec.name}.{fmt}")
+    done = subprocess.run(
+        [dot, f"-T{fmt}", "-o", str(target)], input=text.encode(), capture_output=True, check=False
+    )
+    if done.returncode != 0:
+        fail(OperationError(f"dot failed: {done.stderr.decode(errors='replace').strip()}"), 1)
+    typer.echo(f"wrote {target}")
+
+
+@app.command("run")
+def run_(
+    plan: Plan,
+    watch: Annotated[bool, Opt("--watch", "-w", help="follow the run until it ends")] = False,
+    run_id: Annotated[str | None, Opt("--run", help="the run id [default: a timestamp]")] = None,
+    home: Home = None,
+) -> None:
+    """Validate and analyse the plan, then start the pipeline; exit 2 (nothing started) on a bad plan."""
+    prepared = _offline(plan)
+
+    async def go() -> None:
+        pipes = await _pipes(home)
+        workflow_id = await pipes.run(plan, run_id, prepared)
+        typer.echo(f"started {workflow_id}")
+        if watch:
+            await _watch(pipes, workflow_id)
+
+    run(go)
+
+
+async def _watch(pipes: Pipelines, workflow_id: str) -> None:
+    last = ""
+    async for desc in pipes.watch(workflow_id):
+        text = views.status_text(desc)
+        if text != last:
+            typer.echo(text + "\n")
+            last = text
+    result = await pipes.wait(workflow_id)
+    typer.echo(
+        f"{result.status.value}: {result.done} done ({result.cached} cached), failed {result.failed or '-'},"
+        f" blocked {result.blocked or '-'}; {result.makespan_s:.1f}s against a critical path of"
+        f" {result.critical_path_s:g}s estimated; workspace {result.workspace}"
+    )
+    if result.status.value != "succeeded":
+        raise typer.Exit(1)
+
+
+@app.command()
+def status(
+    run_ref: Run,
+    watch: Annotated[bool, Opt("--watch", "-w", help="follow the run until it ends")] = False,
+    as_json: AsJson = False,
+    home: Home = None,
+) -> None:
+    """A run's stage, pool and every task's state (query `describe`)."""
+
+    async def go() -> None:
+        pipes = await _pipes(home)
+        if watch:
+            await _watch(pipes, await pipes.resolve(run_ref))
+            return
+        desc = await pipes.describe(run_ref)
+        typer.echo(desc.model_dump_json(indent=2) if as_json else views.status_text(desc))
+
+    run(go)
+
+
+@app.command("list")
+def list_(
+    name: Annotated[str | None, Opt("--name", help="only this pipeline's runs")] = None,
+    as_json: AsJson = False,
+    home: Home = None,
+) -> None:
+    """Pipeline runs, newest first, with status and stage (from search attributes)."""
+
+    async def go() -> None:
+        rows = await (await _pipes(home)).list(name)
+        typer.echo(
+            json.dumps(rows, indent=2)
+            if as_json
+            else table(rows, ["workflow_id", "status", "stage", "started"])
+        )
+
+    run(go)
+
+
+@app.command()
+def cancel(run_ref: Run, reason: Reason, home: Home = None) -> None:
+    """Stop dispatching and cancel the running steps of a run."""
+
+    async def go() -> None:
+        workflow_id = await (await _pipes(home)).cancel(run_ref, reason)
+        typer.echo(f"cancel requested for {workflow_id}")
+
+    run(go)

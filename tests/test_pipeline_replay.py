@@ -1,0 +1,35 @@
+"""Replay recorded PipelineWorkflow histories: today's code must make the same decisions (see
+tests/record_pipeline_histories.py). A failure means a change would break running pipelines: guard it
+with `workflow.patched`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from workflows.registry import WORKFLOWS
+
+HISTORIES = Path(__file__).parent / "histories"
+
+
+@pytest.mark.parametrize(
+    ("file", "workflow_id", "activities"),
+    [
+        ("pipeline_example.json", "pipeline/shop/recorded", 10),
+        ("pipeline_unowned_write.json", "pipeline/shop-unowned/recorded", 8),
+    ],
+)
+async def test_recorded_pipeline_replays(file: str, workflow_id: str, activities: int) -> None:
+    history = WorkflowHistory.from_json(workflow_id, (HISTORIES / file).read_text())
+    scheduled = [
+        e for e in history.events if e.WhichOneof("attributes") == "activity_task_scheduled_event_attributes"
+    ]
+    assert len(scheduled) == activities  # prepare + one dev step per task that was not blocked
+    result = await Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter).replay_workflow(
+        history
+    )
+    assert result.replay_failure is None
