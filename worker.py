@@ -41,8 +41,8 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     runner = None
     if settings.metrics_port:
         app = build_metrics_app(store, f"http://127.0.0.1:{sdk_port}/metrics")
-        runner = await serve_metrics(app, "0.0.0.0", settings.metrics_port)
-        log.info("metrics on :%d/metrics", settings.metrics_port)
+        runner = await serve_metrics(app, settings.metrics_bind, settings.metrics_port)
+        log.info("metrics on %s:%d/metrics", settings.metrics_bind, settings.metrics_port)
     worker = Worker(
         client,
         task_queue=settings.task_queue,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 INSTANCE_ID_PATTERN = r"^[a-z0-9][a-z0-9.-]{0,120}$"
 
@@ -26,6 +26,25 @@ class InstanceState(StrEnum):
     LOST = "lost"  # the host restarted and the process was no longer there
 
 
+class Isolation(StrEnum):
+    """How an instance is confined. `none` is a loud, explicit opt-out for trusted code only."""
+
+    SANDBOX = "sandbox"  # bubblewrap: read-only host, own dir + /tmp, no state dir, own PID namespace
+    NONE = "none"  # a plain child process that sees everything the host sees
+
+
+class Resources(BaseModel):
+    """Per-instance limits, with defaults safe for a small web app; every field is enforced by the host."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    memory_mb: int = Field(default=512, ge=16, le=1 << 20, description="memory; beyond it the kernel kills")
+    cpu: float = Field(default=1.0, gt=0, le=256, description="CPU cores of time per second (0.5: half)")
+    cpu_seconds: int | None = Field(default=None, ge=1, description="total CPU time, then killed")
+    max_processes: int = Field(default=128, ge=8, le=65536, description="processes and threads together")
+    open_files: int = Field(default=1024, ge=32, le=1 << 20, description="file descriptors per process")
+
+
 class InstanceSpec(BaseModel):
     instance_id: str = Field(pattern=INSTANCE_ID_PATTERN)
     deployment: str
@@ -34,6 +53,8 @@ class InstanceSpec(BaseModel):
     working_dir: str | None = Field(default=None, description="cwd of the process; default: its own dir")
     env: dict[str, str] = Field(default_factory=dict, description="the ONLY env the process gets, + PORT")
     group: InstanceGroup = InstanceGroup.STABLE
+    resources: Resources = Field(default_factory=Resources)
+    isolation: Isolation = Isolation.SANDBOX
 
 
 class InstanceInfo(BaseModel):
@@ -48,6 +69,8 @@ class InstanceInfo(BaseModel):
     started_at: datetime
     adopted: bool = False
     log_path: str
+    exit_reason: str | None = None  # e.g. "killed: out of memory (limit 64 MiB)"
+    isolation: Isolation = Isolation.SANDBOX
 
 
 class InstanceStats(BaseModel):

@@ -48,10 +48,7 @@ def deploy(
         "health_path": health_path,
     }
     try:
-        spec = load_spec(spec_file, overrides)
-        if env:
-            spec = spec.model_copy(update={"env": {**spec.env, **parse_env_pairs(env)}})
-            spec = type(spec).model_validate(spec.model_dump())
+        spec = load_spec(spec_file, overrides, parse_env_pairs(env or []))
         timings = DeploymentTimings(sweep_interval_s=sweep_interval, health_deadline_s=health_deadline)
     except UserError as err:
         fail(err, 2)
