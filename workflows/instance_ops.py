@@ -90,6 +90,8 @@ class InstanceOps:
                     working_dir=spec.working_dir,
                     env={**spec.env, "INSTANCE_ID": record.instance_id},
                     group=record.group,
+                    resources=spec.resources,
+                    isolation=spec.isolation,
                 ),
                 summary=f"create {record.instance_id}",
                 **SANDBOX_CALL,
