@@ -37,10 +37,6 @@ INSTALL_FIX = (
 )
 
 
-class SandboxUnavailable(RuntimeError):
-    """bwrap is missing or does not work on this machine; the message says how to fix it."""
-
-
 def bwrap_path() -> str | None:
     explicit = os.environ.get(BWRAP_ENV)
     if explicit:

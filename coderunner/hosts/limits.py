@@ -178,26 +178,32 @@ def remove_host_cgroups(sandbox_dir: Path) -> None:
             parent.rmdir()
 
 
-def rlimits(res: Resources, *, own_uid: bool, memory_by_cgroup: bool) -> list[tuple[int, int]]:
-    """(resource, limit) pairs for the child. NPROC only for an instance's own uid: counted per uid,
-    it would otherwise count the host user's processes too."""
-    out = [(resource.RLIMIT_NOFILE, res.open_files), (resource.RLIMIT_CORE, 0)]
+Limit = tuple[int, int, int]  # (resource, soft, hard)
+
+
+def rlimits(res: Resources, *, own_uid: bool, memory_by_cgroup: bool) -> list[Limit]:
+    """(resource, soft, hard) for the child. NPROC only for an instance's own uid: counted per uid,
+    it would otherwise count the host user's processes too. CPU time: SIGXCPU at the limit (so the
+    exit says why), SIGKILL a second later for an app that ignores it."""
+    out = [(resource.RLIMIT_NOFILE, res.open_files, res.open_files), (resource.RLIMIT_CORE, 0, 0)]
     if res.cpu_seconds is not None:
-        out.append((resource.RLIMIT_CPU, res.cpu_seconds))
+        out.append((resource.RLIMIT_CPU, res.cpu_seconds, res.cpu_seconds + 1))
     if own_uid:
-        out.append((resource.RLIMIT_NPROC, res.max_processes))
+        out.append((resource.RLIMIT_NPROC, res.max_processes, res.max_processes))
     if not memory_by_cgroup:
-        out.append((resource.RLIMIT_DATA, res.memory_mb * MIB))
+        out.append((resource.RLIMIT_DATA, res.memory_mb * MIB, res.memory_mb * MIB))
     if os.geteuid() == 0:
         return out
     clamped = []  # without privileges a limit cannot rise above the host's own hard limit
-    for which, value in out:
-        hard = resource.getrlimit(which)[1]
-        clamped.append((which, value if hard == resource.RLIM_INFINITY else min(value, hard)))
+    for which, soft, hard in out:
+        ceiling = resource.getrlimit(which)[1]
+        if ceiling != resource.RLIM_INFINITY:
+            soft, hard = min(soft, ceiling), min(hard, ceiling)
+        clamped.append((which, soft, hard))
     return clamped
 
 
-def child_setup(procs_files: list[str], limits: list[tuple[int, int]]) -> Callable[[], None]:
+def child_setup(procs_files: list[str], limits: list[Limit]) -> Callable[[], None]:
     """The function run in the child after fork, before exec: join the cgroups (before any process
     of the instance exists, so none escapes them) and set the rlimits, which every descendant
     inherits. Only syscalls: no logging, no locks."""
@@ -210,7 +216,7 @@ def child_setup(procs_files: list[str], limits: list[tuple[int, int]]) -> Callab
                 os.write(fd, payload)
             finally:
                 os.close(fd)
-        for which, value in limits:
-            resource.setrlimit(which, (value, value))
+        for which, soft, hard in limits:
+            resource.setrlimit(which, (soft, hard))
 
     return setup

@@ -10,6 +10,7 @@ import typer
 
 from coderunner.config.settings import load_settings
 from coderunner.models.deployment import DeploymentTimings
+from coderunner.models.sandbox import Isolation
 from starter.cli.common import AsJson, Home, Reason, connect, fail, op, parse_ttl, run, sub_app
 from starter.cli.logs import show_logs
 from starter.sdk.errors import OperationError, UserError
@@ -54,6 +55,10 @@ def deploy(
         fail(err, 2)
     except ValueError as err:
         fail(UserError(str(err)), 2)
+
+    if spec.isolation == Isolation.NONE:
+        typer.echo(f"WARNING: {spec.name} runs UNCONFINED (isolation: none): it can read the stack's keys, "
+                   "tokens and every other instance; use it for trusted code only", err=True)
 
     async def go() -> None:
         cr = await connect(home)
