@@ -48,14 +48,22 @@ def alive(pid: int) -> bool:
 
 
 def processes_under(home: Path, everything: bool = False) -> list[psutil.Process]:
-    """The instances a host started under `home`, one process each: of the live processes whose
-    HOME lies inside `home`, the topmost of each tree — for a sandboxed instance the sandbox's init
-    (the pid the host records), not the bwrap process above it. `everything`: every such process."""
+    """The instances a host started under `home` (their HOME lies inside it), one process each;
+    `everything`: every process of theirs (see `instance_processes`)."""
     prefix = str(home.resolve()) + os.sep
+    return instance_processes(lambda env: env.get("HOME", "").startswith(prefix), everything)
+
+
+def instance_processes(
+    match: Callable[[dict[str, str]], bool], everything: bool = False
+) -> list[psutil.Process]:
+    """Of the live processes whose environment `match`es, the topmost of each tree: one per
+    instance — for a sandboxed instance the sandbox's init (the pid the host records), not the
+    bwrap process above it. `everything`: every matching process."""
     found: dict[int, psutil.Process] = {}
     for proc in psutil.process_iter():
         with contextlib.suppress(psutil.Error):
-            if proc.status() != psutil.STATUS_ZOMBIE and proc.environ().get("HOME", "").startswith(prefix):
+            if proc.status() != psutil.STATUS_ZOMBIE and match(proc.environ()):
                 found[proc.pid] = proc
     if everything:
         return list(found.values())
