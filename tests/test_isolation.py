@@ -5,6 +5,7 @@ host's own files are private."""
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import stat
 from collections.abc import Iterator
@@ -13,8 +14,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from coderunner.hosts.isolation import BWRAP_ENV
-from coderunner.hosts.limits import detect_cgroups
+from coderunner.hosts.isolation import BWRAP_ENV, decode_exit
+from coderunner.hosts.limits import detect_cgroups, rlimits
 from coderunner.hosts.provider import InvalidRequest
 from coderunner.models.sandbox import InstanceSpec, InstanceState, Isolation, Resources
 from starter.tools.harness import (
@@ -137,3 +138,21 @@ async def test_state_files_are_private(host: HostProcess) -> None:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     if os.geteuid() == 0:  # each sandboxed instance is its own unprivileged user
         assert (own / "home").stat().st_uid >= 200_000 and (own / "meta.json").stat().st_uid == 0
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"), [(0, 0), (1, 1), (137, -9), (152, -24), (128, 128), (None, None)]
+)
+def test_bwrap_exit_codes_read_like_popen(code: int | None, expected: int | None) -> None:
+    assert decode_exit(code) == expected
+
+
+def test_rlimits_follow_the_spec() -> None:
+    res = Resources(memory_mb=64, max_processes=16, open_files=100, cpu_seconds=5)
+    limits = rlimits(res, own_uid=True, memory_by_cgroup=True)
+    by_cgroup = {which: (soft, hard) for which, soft, hard in limits}
+    assert by_cgroup[resource.RLIMIT_NOFILE] == (100, 100) and by_cgroup[resource.RLIMIT_CORE] == (0, 0)
+    assert by_cgroup[resource.RLIMIT_CPU] == (5, 6)  # SIGXCPU first, so the exit says why
+    assert by_cgroup[resource.RLIMIT_NPROC] == (16, 16) and resource.RLIMIT_DATA not in by_cgroup
+    shared_uid = {which for which, _, _ in rlimits(res, own_uid=False, memory_by_cgroup=False)}
+    assert resource.RLIMIT_NPROC not in shared_uid and resource.RLIMIT_DATA in shared_uid
