@@ -78,8 +78,9 @@ def check_bwrap(path: str | None) -> str | None:
     """None when `path` can build a sandbox here, else why not (with the fix)."""
     if path is None:
         return INSTALL_FIX
-    if privileged() and shutil.which("setpriv") is None:
-        return "setpriv is required to run instances as their own user: run `sudo apt-get install util-linux`"
+    helper = "setpriv" if privileged() else "prlimit"
+    if shutil.which(helper) is None:
+        return f"{helper} is required to sandbox instances: run `sudo apt-get install util-linux`"
     probe = [path, "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "--unshare-pid",
              *([] if privileged() else ["--unshare-user"]), "--cap-drop", "ALL", "--", "/bin/true"]
     try:
@@ -94,14 +95,24 @@ def check_bwrap(path: str | None) -> str | None:
 
 
 def bwrap_argv(
-    bwrap: str, *, state_dir: Path, home: Path, cwd: Path, command: list[str], uid: int | None, info_fd: int
+    bwrap: str,
+    *,
+    state_dir: Path,
+    home: Path,
+    cwd: Path,
+    command: list[str],
+    uid: int | None,
+    max_processes: int,
+    info_fd: int,
 ) -> list[str]:
     """argv that runs `command` confined, `home` (the instance's writable dir, also its $HOME) bound
-    read-write at the same path. With `uid` (a root host), the app runs as that user. bwrap writes
-    the pid of the sandbox's init (as the host sees it) to `info_fd` as JSON."""
+    read-write at the same path; the tmpfs hiding the state dir is read-only. With `uid` (a root
+    host) the app runs as that user; without, the process limit is set inside the sandbox's own
+    user namespace (`prlimit`), where it counts only the instance's processes. bwrap writes the pid
+    of the sandbox's init (as the host sees it) to `info_fd` as JSON."""
     if uid is None:
         user = ["--unshare-user", "--cap-drop", "ALL"]
-        drop: list[str] = []
+        drop: list[str] = [shutil.which("prlimit") or "/usr/bin/prlimit", f"--nproc={max_processes}", "--"]
     else:  # kept only until setpriv has switched users; setpriv then clears them all
         user = ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",
                 "--cap-add", "CAP_SETPCAP", "--cap-add", "CAP_DAC_OVERRIDE"]
@@ -116,6 +127,7 @@ def bwrap_argv(
         "--tmpfs", "/dev/shm",
         "--perms", "0700", "--tmpfs", str(state_dir),
         "--bind", str(home), str(home),
+        "--remount-ro", str(state_dir),
         "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
         *user,
         "--hostname", "sandbox",

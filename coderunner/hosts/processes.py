@@ -210,7 +210,8 @@ class InstanceManager:
             if sandboxed:
                 assert self.bwrap is not None
                 argv = isolation.bwrap_argv(self.bwrap, state_dir=self.state_dir, home=own_home, cwd=cwd,
-                                            command=argv, uid=uid, info_fd=info_w)
+                                            command=argv, uid=uid, info_fd=info_w,
+                                            max_processes=spec.resources.max_processes)
             limits = rlimits(spec.resources, own_uid=uid is not None, memory_by_cgroup=group is not None)
             setup: Callable[[], None] = child_setup(group.procs_files if group else [], limits)
             env = build_env(spec.env, port, own_home, Path("/tmp") if sandboxed else None)
@@ -273,7 +274,7 @@ class InstanceManager:
         inst.exit_reason = exit_reason(inst, self.cgroup(inst))
         inst.save()
         self._release(inst)
-        log.info("%s %s (exit code %s%s)", inst.instance_id, inst.state.value, code,
+        log.info("%s %s (exit code %s%s)", inst.instance_id, inst.state.value, inst.exit_code,
                  f"; {inst.exit_reason}" if inst.exit_reason else "")
         return True
 
