@@ -156,4 +156,3 @@ def test_rlimits_follow_the_spec() -> None:
     assert by_cgroup[resource.RLIMIT_NPROC] == (16, 16) and resource.RLIMIT_DATA not in by_cgroup
     shared_uid = {which for which, _, _ in rlimits(res, own_uid=False, memory_by_cgroup=False)}
     assert resource.RLIMIT_NPROC not in shared_uid and resource.RLIMIT_DATA in shared_uid
-
