@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from coderunner.models.deployment import DeploymentDescription
+from coderunner.models.deployment import DeploymentDescription, DeploymentSpec
+from coderunner.models.sandbox import Isolation
 
 
 def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
@@ -38,6 +39,15 @@ def _rollout_lines(desc: DeploymentDescription) -> list[str]:
     return []
 
 
+def _sandbox_line(spec: DeploymentSpec) -> str:
+    r = spec.resources
+    limits = (f"{r.memory_mb} MiB, {r.cpu:g} cpu, {r.max_processes} processes, {r.open_files} files"
+              + (f", {r.cpu_seconds} cpu-seconds" if r.cpu_seconds else ""))
+    if spec.isolation == Isolation.NONE:
+        return f"NONE — runs unconfined (isolation: none); limits {limits}"
+    return f"bubblewrap; limits {limits}"
+
+
 def description(desc: DeploymentDescription, events: int = 8) -> str:
     spec = desc.spec
     healthy = sum(1 for i in desc.instances if i.healthy)
@@ -50,6 +60,7 @@ def description(desc: DeploymentDescription, events: int = 8) -> str:
         *_rollout_lines(desc),
         f"command     {' '.join(spec.command)}",
         f"env         {', '.join(f'{k}={v}' for k, v in spec.env.items()) or '-'}",
+        f"sandbox     {_sandbox_line(spec)}",
         "",
         table(
             [
