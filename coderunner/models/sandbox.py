@@ -41,7 +41,7 @@ class Resources(BaseModel):
     memory_mb: int = Field(default=512, ge=16, le=1 << 20, description="memory; beyond it the kernel kills")
     cpu: float = Field(default=1.0, gt=0, le=256, description="CPU cores of time per second (0.5: half)")
     cpu_seconds: int | None = Field(default=None, ge=1, description="total CPU time, then killed")
-    max_processes: int = Field(default=128, ge=8, le=65536, description="processes and threads together")
+    max_processes: int = Field(default=1024, ge=8, le=65536, description="processes and threads together")
     open_files: int = Field(default=1024, ge=32, le=1 << 20, description="file descriptors per process")
 
 
