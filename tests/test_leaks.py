@@ -165,3 +165,10 @@ def test_compose_publishes_ports_on_loopback_only() -> None:
         assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} on every interface"
     worker_env = services["worker"]["environment"]
     assert worker_env["CODERUNNER_METRICS_BIND"] == "0.0.0.0" and "ports" not in services["worker"]
+
+
+def test_cli_warns_loudly_about_isolation_none(tmp_path: Path) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("name: x\ncommand: [python, app.py]\nisolation: none\n")
+    run = coderunner("deploy", str(spec), env={**os.environ, "CODERUNNER_HOME": str(tmp_path / "h")})
+    assert "WARNING: x runs UNCONFINED (isolation: none)" in run.stderr
