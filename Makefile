@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test install tools lint bench down clean
+.PHONY: demo test install tools lint bench down clean sandbox-deps
 
 $(BIN)/coderunner: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,7 +13,19 @@ $(BIN)/coderunner: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-install: $(BIN)/coderunner
+install: $(BIN)/coderunner sandbox-deps
+
+# App instances run under bubblewrap (Debian package `bubblewrap`): installed here when we are root
+# with apt-get; otherwise the one-line fix. (`isolation: none` in a spec runs an app without it.)
+sandbox-deps:
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get install -y -qq bubblewrap >/dev/null 2>&1 || \
+	      { apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null; }; \
+	  else \
+	    echo "bubblewrap is required to sandbox app instances: run 'sudo apt-get install bubblewrap'" >&2; \
+	    exit 1; \
+	  fi; }
 
 demo: install
 	$(BIN)/coderunner up

@@ -50,14 +50,14 @@ async def run_worker(
     if settings.metrics_port:
         app = build_metrics_app(store, f"http://127.0.0.1:{sdk_port}/metrics", LiveSource(client, provider))
         try:
-            runner = await serve_metrics(app, "0.0.0.0", settings.metrics_port)
+            runner = await serve_metrics(app, settings.metrics_bind, settings.metrics_port)
         except OSError as err:
             raise WorkerRefused(
                 f"metrics port {settings.metrics_port} is taken ({err.strerror}): the embedded stack already "
                 "runs a worker (`coderunner stack`); stop it with `coderunner down`, or give this one "
                 "another port with CODERUNNER_METRICS_PORT"
             ) from err
-        log.info("metrics on :%d/metrics", settings.metrics_port)
+        log.info("metrics on %s:%d/metrics", settings.metrics_bind, settings.metrics_port)
     worker = Worker(
         client,
         task_queue=settings.task_queue,

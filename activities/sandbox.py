@@ -31,7 +31,7 @@ from coderunner.models.sandbox import (
     RouterConfig,
     RouterInfo,
 )
-from coderunner.telemetry.metrics import HEALTH_CHECKS, INSTANCES_CREATED
+from coderunner.telemetry.metrics import HEALTH_CHECKS, INSTANCES_CREATED, LIMIT_KILLS
 
 _GONE = {InstanceState.EXITED, InstanceState.LOST, InstanceState.STOPPED}
 
@@ -146,6 +146,9 @@ class SandboxActivities:
                 continue
             probe, stat = probes.get(iid), stats.get(iid)
             healthy = bool(probe and probe.healthy)
+            if info.exit_reason:
+                limit = "memory" if "memory" in info.exit_reason else "cpu"
+                LIMIT_KILLS.labels(req.deployment, limit).inc()
             HEALTH_CHECKS.labels("healthy" if healthy else "unhealthy").inc()
             observations.append(
                 InstanceObservation(
@@ -155,6 +158,7 @@ class SandboxActivities:
                     healthy=healthy,
                     error=probe.error if probe else None,
                     exit_code=info.exit_code,
+                    exit_reason=info.exit_reason,
                     pid=info.pid,
                     port=info.port,
                     cpu_percent=stat.cpu_percent if stat else None,

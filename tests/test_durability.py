@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from temporalio.client import Client
 
 from coderunner.models.deployment import DeploymentStatus
 from starter.sdk import CodeRunner
+from starter.tools import harness
 from starter.tools.harness import HostProcess
 from tests.conftest import FAST
 from tests.test_deployment_workflow import deployed, host_instances, spec
@@ -21,15 +21,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def instance_processes(name: str) -> list[psutil.Process]:
-    """Live app processes of a deployment, found by the INSTANCE_ID the workflow gives each."""
-    found = []
-    for proc in psutil.process_iter():
-        with contextlib.suppress(psutil.Error):
-            if proc.status() != psutil.STATUS_ZOMBIE and proc.environ().get("INSTANCE_ID", "").startswith(
-                f"{name}-"
-            ):
-                found.append(proc)
-    return found
+    """Live instances of a deployment (one process each), found by the INSTANCE_ID the workflow gives."""
+    return harness.instance_processes(lambda env: env.get("INSTANCE_ID", "").startswith(f"{name}-"))
 
 
 async def test_worker_killed_mid_deploy_no_duplicates(

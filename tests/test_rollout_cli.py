@@ -5,11 +5,19 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
+import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
+from aiohttp import web
 from temporalio.testing import WorkflowEnvironment
 
+from coderunner.codec.aes import EncryptionCodec
+from coderunner.codec.server import build_app
+from coderunner.config.home import HomeLayout, read_or_create_key
+from coderunner.config.ports import free_port
 from coderunner.config.temporal_bin import temporal_binary
 from coderunner.models.rollout import RolloutPhase
 from starter.sdk import CodeRunner
@@ -61,18 +69,31 @@ async def test_rollout_commands_exit_codes_and_views(cli_env: dict[str, str], cr
 UPDATE = ("workflow", "update", "start", "--wait-for-stage", "accepted")
 
 
-def temporal(env: WorkflowEnvironment, *args: str) -> subprocess.CompletedProcess[str]:
+@pytest_asyncio.fixture
+async def codec_endpoint(home: Path) -> AsyncIterator[list[str]]:
+    """A codec server with the session's key: the `temporal` CLI encrypts its inputs through it
+    (the worker refuses plaintext payloads)."""
+    token = "tok-" + uuid.uuid4().hex
+    codec = EncryptionCodec(read_or_create_key(HomeLayout(home).codec_key), accept_plaintext=True)
+    runner = web.AppRunner(build_app(codec, token, []))
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    yield ["--codec-endpoint", f"http://127.0.0.1:{port}", "--codec-auth", f"Bearer {token}"]
+    await runner.cleanup()
+
+
+def temporal(env: WorkflowEnvironment, codec: list[str], *args: str) -> subprocess.CompletedProcess[str]:
     address = env.client.service_client.config.target_host
-    return subprocess.run([temporal_binary(), *args, "--address", address], capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run([temporal_binary(), *args, "--address", address, *codec], capture_output=True,
+                          text=True, timeout=60)
 
 
 async def test_upstream_temporal_cli_steers_a_rollout(
-    temporal_env: WorkflowEnvironment, cr: CodeRunner, name: str
+    temporal_env: WorkflowEnvironment, cr: CodeRunner, name: str, codec_endpoint: list[str]
 ) -> None:
-    """Plain JSON payloads from the `temporal` CLI: the codec passes unencrypted payloads through.
-    Results come back encrypted, so updates use `update start --wait-for-stage accepted` here (with
-    `--codec-endpoint`/`--codec-auth`, `update execute` prints them decrypted)."""
+    """JSON inputs from the `temporal` CLI, encrypted through the codec server (`--codec-endpoint`,
+    `--codec-auth`): the worker refuses plaintext. Updates use `update start --wait-for-stage accepted`."""
     await deployed_v1(cr, name, replicas=1)
     start = {"version": "v2", "env": {"VERSION": "v2"},
              "strategy": {"steps": [{"kind": "set_weight", "weight": 10}, {"kind": "pause"},
@@ -80,22 +101,23 @@ async def test_upstream_temporal_cli_steers_a_rollout(
                                     {"kind": "set_weight", "weight": 100}],
                           "analysis": {"interval_s": 30}},
              "scale_down_delay_s": 0, "abort_cleanup_s": 0, "actor": "temporal-cli"}
-    run = await asyncio.to_thread(temporal, temporal_env, *UPDATE,
+    run = await asyncio.to_thread(temporal, temporal_env, codec_endpoint, *UPDATE,
                                   "--workflow-id", f"deployment/{name}", "--name", "rollout",
                                   "--input", json.dumps(start))
     assert run.returncode == 0, run.stderr
     wid = f"rollout/{name}/v2"
     await cr.rollouts.wait(name, lambda s: s.canary_weight == 10)
-    paused = await asyncio.to_thread(temporal, temporal_env, "workflow", "signal", "--workflow-id", wid,
+    paused = await asyncio.to_thread(temporal, temporal_env, codec_endpoint, "workflow", "signal",
+                                     "--workflow-id", wid,
                                      "--name", "pause", "--input", '{"actor": "ops", "reason": "look"}')
     assert paused.returncode == 0, paused.stderr
     await cr.rollouts.wait(name, lambda s: s.phase == RolloutPhase.PAUSED)
-    promoted = await asyncio.to_thread(temporal, temporal_env, *UPDATE, "--workflow-id",
+    promoted = await asyncio.to_thread(temporal, temporal_env, codec_endpoint, *UPDATE, "--workflow-id",
                                        wid, "--name", "promote", "--input", '{"full": false, "actor": "ops"}')
     assert promoted.returncode == 0, promoted.stderr
     await cr.rollouts.wait(name, lambda s: s.canary_weight == 50)
     abort = '{"reason": "seen enough", "actor": "ops"}'
-    aborted = await asyncio.to_thread(temporal, temporal_env, *UPDATE, "--workflow-id", wid,
+    aborted = await asyncio.to_thread(temporal, temporal_env, codec_endpoint, *UPDATE, "--workflow-id", wid,
                                       "--name", "abort",
                                       "--input", abort)
     assert aborted.returncode == 0, aborted.stderr

@@ -109,15 +109,15 @@ async def test_env_is_only_the_spec_env(host: HostProcess) -> None:
                         env={"APP_SECRET": "spec-secret-value"})
     async with host.client() as client:
         info = await client.create_instance(spec)
-        own_dir = Path(info.log_path).parent
+        own_dir = Path(info.log_path).parent / "home"  # the app's writable dir, beside its meta and log
         await eventually(lambda: asyncio.sleep(0, (own_dir / "env.json").exists()))
         await eventually(lambda: asyncio.sleep(0, (own_dir / "env.json").stat().st_size > 0))
         await eventually(lambda: state_is(client, "env-1", InstanceState.EXITED))
     env = json.loads((own_dir / "env.json").read_text())
     assert env["APP_SECRET"] == "spec-secret-value" and env["PORT"] == str(info.port)
-    assert env["HOME"] == env["TMPDIR"] == str(own_dir)
+    assert env["HOME"] == str(own_dir) and env["TMPDIR"] == "/tmp"  # a private /tmp in the sandbox
     assert HOST_MARKER not in env and "PATH" not in env
-    assert "spec-secret-value" not in (own_dir / "meta.json").read_text()
+    assert "spec-secret-value" not in (own_dir.parent / "meta.json").read_text()
     assert "spec-secret-value" not in host.log_path.read_text()
 
 

@@ -93,6 +93,8 @@ class InstanceOps:
                     env={**spec.env, "INSTANCE_ID": record.instance_id},
                     group=record.group,
                     config=spec.config,
+                    resources=spec.resources,
+                    isolation=spec.isolation,
                 ),
                 summary=f"create {record.instance_id}",
                 **SANDBOX_CALL,

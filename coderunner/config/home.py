@@ -2,6 +2,9 @@
 
 Keeping pid files, logs, keys and the chosen ports under one directory is what lets `down` + `up`
 resume where it stopped and lets several stacks (e.g. one per test session) live side by side.
+It holds keys, tokens and databases, so it is private: directories 0700, files 0600. `ensure_home`
+also sets the process umask to 077, so whatever the stack's processes (and their children: the
+Temporal dev server's SQLite file, the worker's database) create there is private from the start.
 """
 
 from __future__ import annotations
@@ -9,8 +12,10 @@ from __future__ import annotations
 import os
 import secrets as _secrets
 from pathlib import Path
+from typing import BinaryIO
 
 DEFAULT_HOME = ".coderunner"
+PRIVATE_UMASK = 0o077
 
 
 def home_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
@@ -19,10 +24,26 @@ def home_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
     return Path(raw).expanduser().resolve()
 
 
+def private_umask() -> None:
+    """Files this process (and its children) creates are 0600, directories 0700."""
+    os.umask(PRIVATE_UMASK)
+
+
 def ensure_home(home: Path) -> Path:
-    home.mkdir(parents=True, exist_ok=True)
-    (home / "logs").mkdir(exist_ok=True)
+    """Create the state dir and its logs dir 0700 (tightening existing ones) under a private umask."""
+    private_umask()
+    for directory in (home, home / "logs"):
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(directory, 0o700)
     return home
+
+
+def open_private_log(path: Path) -> BinaryIO:
+    """Append to a log file that only its owner can read, even if an older run left it 0644."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    os.fchmod(fd, 0o600)
+    return os.fdopen(fd, "ab")
 
 
 def write_private(path: Path, data: bytes) -> None:

@@ -37,6 +37,7 @@ class Settings(BaseModel):
     sandbox_url: str
     database_url: str | None = None
     metrics_port: int | None = None
+    metrics_bind: str = "127.0.0.1"  # CODERUNNER_METRICS_BIND; 0.0.0.0 only inside a private network
     ui_url: str | None = None
 
     @property
@@ -81,5 +82,6 @@ def load_settings(home: str | os.PathLike[str] | None = None) -> Settings:
         sandbox_url=sandbox,
         database_url=env.get("CODERUNNER_DATABASE_URL") or stack.get("database_url"),
         metrics_port=int(metrics) if metrics else None,
+        metrics_bind=env.get("CODERUNNER_METRICS_BIND", "127.0.0.1"),
         ui_url=stack.get("ui_url"),
     )

@@ -69,7 +69,8 @@ def judge_sweep(
         updated.append(new)
         if obs.state in _DEAD:
             code = f" (exit code {obs.exit_code})" if obs.exit_code is not None else ""
-            replace[record.instance_id] = f"process {obs.state.value}{code}"
+            reason = f": {obs.exit_reason}" if obs.exit_reason else ""
+            replace[record.instance_id] = f"process {obs.state.value}{code}{reason}"
         elif failures >= unhealthy_threshold:
             replace[record.instance_id] = f"{failures} failed health checks: {obs.error}"
     return SweepVerdict(records=updated, replace=replace)

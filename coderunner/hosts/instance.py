@@ -2,7 +2,15 @@
 
 meta.json is what lets a restarted host find (adopt) instances that outlived the previous host, so it
 holds identity (pid + psutil create_time, to survive pid reuse) and state — never the env, which may
-hold secrets that must not land on disk.
+hold secrets that must not land on disk. It sits next to `output.log` in the instance's directory,
+which the app cannot write: the app's writable dir is `home/` below it (a sandboxed app that could
+rewrite meta.json could make the next host adopt, and later kill, any process it likes).
+
+For a sandboxed instance the recorded pid is the sandbox's init (bwrap's child, pid 1 of the
+instance's PID namespace, as the host sees it); the app runs below it. Killing that init ends every
+process in the sandbox, so it is the instance's identity for adoption and for SIGKILL. A graceful
+stop signals the processes below it instead (an init ignores SIGTERM); the app's exit ends the
+namespace, and bwrap (our child) exits with the app's status.
 """
 
 from __future__ import annotations
@@ -19,10 +27,11 @@ from typing import Any
 
 import psutil
 
-from coderunner.models.sandbox import InstanceGroup, InstanceInfo, InstanceState
+from coderunner.models.sandbox import InstanceGroup, InstanceInfo, InstanceState, Isolation
 
 META_FILE = "meta.json"
 LOG_FILE = "output.log"
+HOME_DIR = "home"
 
 
 @dataclass
@@ -39,13 +48,24 @@ class Instance:
     state: InstanceState = InstanceState.RUNNING
     exit_code: int | None = None
     adopted: bool = False
+    isolation: Isolation = Isolation.SANDBOX
+    uid: int | None = None  # the instance's own user (root host, sandboxed), else None
+    memory_mb: int | None = None
+    cpu_seconds: int | None = None
+    exit_reason: str | None = None
     popen: subprocess.Popen[bytes] | None = field(default=None, repr=False)  # set when our child
     proc: psutil.Process | None = field(default=None, repr=False)  # cached for stats()
+    tree: dict[int, psutil.Process] = field(default_factory=dict, repr=False)  # descendants, cached
     stop_requested: bool = False
 
     @property
     def log_path(self) -> Path:
         return self.directory / LOG_FILE
+
+    @property
+    def home(self) -> Path:
+        """The app's only writable directory (and its $HOME, cwd by default)."""
+        return self.directory / HOME_DIR
 
     @property
     def running(self) -> bool:
@@ -64,6 +84,8 @@ class Instance:
             started_at=self.started_at,
             adopted=self.adopted,
             log_path=str(self.log_path),
+            exit_reason=self.exit_reason,
+            isolation=self.isolation,
         )
 
     def meta(self) -> dict[str, Any]:
@@ -78,6 +100,11 @@ class Instance:
             "started_at": self.started_at.isoformat(),
             "state": self.state.value,
             "exit_code": self.exit_code,
+            "isolation": self.isolation.value,
+            "uid": self.uid,
+            "memory_mb": self.memory_mb,
+            "cpu_seconds": self.cpu_seconds,
+            "exit_reason": self.exit_reason,
         }
 
     def save(self) -> None:
@@ -100,6 +127,12 @@ class Instance:
             directory=directory,
             state=InstanceState(meta.get("state", InstanceState.RUNNING)),
             exit_code=meta.get("exit_code"),
+            # written before sandboxing existed: those instances ran unconfined
+            isolation=Isolation(meta.get("isolation", Isolation.NONE)),
+            uid=meta.get("uid"),
+            memory_mb=meta.get("memory_mb"),
+            cpu_seconds=meta.get("cpu_seconds"),
+            exit_reason=meta.get("exit_reason"),
         )
 
 
@@ -118,18 +151,35 @@ def same_process(pid: int | None, create_time: float | None) -> psutil.Process |
         return None
 
 
-def signal_instance(inst: Instance, sig: signal.Signals) -> None:
-    """Signal the instance's whole process group (it is a session leader), so helpers it spawned
-    go too. Only while we know the pid is still ours: a reaped or reused pid is never signalled."""
+def descendants(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return []
+
+
+def signal_instance(inst: Instance, sig: signal.Signals, force: bool = False) -> None:
+    """Signal the instance's processes, only while we know the pid is still ours (a reaped or reused
+    pid is never signalled; `force`: our bwrap child ended but its sandbox's init still runs).
+    Unconfined: its whole process group (it is a session leader). Sandboxed: SIGKILL goes to the
+    sandbox's init, which takes everything inside with it, even a process that left the group;
+    other signals go to every process below the init."""
     if inst.pid is None:
         return
-    if inst.popen is not None:
+    if inst.popen is not None and not force:
         if inst.popen.returncode is not None:
             return
     elif same_process(inst.pid, inst.create_time) is None:
         return
     with contextlib.suppress(ProcessLookupError, PermissionError):
-        if os.getpgid(inst.pid) == inst.pid:
+        if inst.isolation == Isolation.SANDBOX:
+            if sig == signal.SIGKILL:
+                os.kill(inst.pid, sig)
+                return
+            for proc in descendants(inst.pid):
+                with contextlib.suppress(psutil.Error):
+                    proc.send_signal(sig)
+        elif os.getpgid(inst.pid) == inst.pid:
             os.killpg(inst.pid, sig)
         else:
             os.kill(inst.pid, sig)

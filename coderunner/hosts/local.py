@@ -34,7 +34,8 @@ log = logging.getLogger("coderunner.hosts.local")
 
 def _not_running_reason(inst: Instance) -> str:
     if inst.state == InstanceState.EXITED:
-        return f"instance exited (code {inst.exit_code})"
+        why = f": {inst.exit_reason}" if inst.exit_reason else ""
+        return f"instance exited (code {inst.exit_code}){why}"
     return inst.state.value  # "lost" / "stopped"
 
 

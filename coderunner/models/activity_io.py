@@ -45,6 +45,7 @@ class InstanceObservation(BaseModel):
     healthy: bool = False
     error: str | None = None
     exit_code: int | None = None
+    exit_reason: str | None = None  # a limit the kernel enforced, e.g. "killed: out of memory (…)"
     pid: int | None = None
     port: int | None = None
     cpu_percent: float | None = None

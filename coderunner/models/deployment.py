@@ -8,11 +8,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from coderunner.models.configstore import ConfigRef
 from coderunner.models.rollout import RolloutLink
-from coderunner.models.sandbox import InstanceGroup
+from coderunner.models.sandbox import InstanceGroup, Isolation, Resources
 
 MAX_REPLICAS = 50
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$"
@@ -33,7 +33,11 @@ class DeploymentStatus(StrEnum):
 
 
 class DeploymentSpec(BaseModel):
-    """What a user deploys. Names feed instance ids and workflow ids, hence the strict patterns."""
+    """What a user deploys. Names feed instance ids and workflow ids, hence the strict patterns.
+
+    Unknown keys are refused (`replica: 5` must not silently deploy one instance)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     name: str = Field(pattern=NAME_PATTERN, description="lowercase letters, digits and '-', max 40")
     environment: str = Field(default="dev", pattern=NAME_PATTERN)
@@ -45,6 +49,10 @@ class DeploymentSpec(BaseModel):
     env: dict[str, str] = Field(default_factory=dict)
     # variables and secrets from the config service; the workflow carries only this reference
     config: ConfigRef | None = None
+    resources: Resources = Field(default_factory=Resources, description="per-instance limits")
+    isolation: Isolation = Field(
+        default=Isolation.SANDBOX, description="'none' runs the app unconfined: trusted code only"
+    )
 
     @field_validator("command", mode="before")
     @classmethod

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from coderunner.models.configstore import ConfigRef
 
@@ -28,6 +28,25 @@ class InstanceState(StrEnum):
     LOST = "lost"  # the host restarted and the process was no longer there
 
 
+class Isolation(StrEnum):
+    """How an instance is confined. `none` is a loud, explicit opt-out for trusted code only."""
+
+    SANDBOX = "sandbox"  # bubblewrap: read-only host, own dir + /tmp, no state dir, own PID namespace
+    NONE = "none"  # a plain child process that sees everything the host sees
+
+
+class Resources(BaseModel):
+    """Per-instance limits, with defaults safe for a small web app; every field is enforced by the host."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    memory_mb: int = Field(default=512, ge=16, le=1 << 20, description="memory; beyond it the kernel kills")
+    cpu: float = Field(default=1.0, gt=0, le=256, description="CPU cores of time per second (0.5: half)")
+    cpu_seconds: int | None = Field(default=None, ge=1, description="total CPU time, then killed")
+    max_processes: int = Field(default=1024, ge=8, le=65536, description="processes and threads together")
+    open_files: int = Field(default=1024, ge=32, le=1 << 20, description="file descriptors per process")
+
+
 class InstanceSpec(BaseModel):
     instance_id: str = Field(pattern=INSTANCE_ID_PATTERN)
     deployment: str
@@ -38,6 +57,8 @@ class InstanceSpec(BaseModel):
     group: InstanceGroup = InstanceGroup.STABLE
     # resolved and decrypted by the create_instance activity into env; never sent to the host
     config: ConfigRef | None = None
+    resources: Resources = Field(default_factory=Resources)
+    isolation: Isolation = Isolation.SANDBOX
 
 
 class InstanceInfo(BaseModel):
@@ -52,6 +73,8 @@ class InstanceInfo(BaseModel):
     started_at: datetime
     adopted: bool = False
     log_path: str
+    exit_reason: str | None = None  # e.g. "killed: out of memory (limit 64 MiB)"
+    isolation: Isolation = Isolation.SANDBOX
 
 
 class InstanceStats(BaseModel):

@@ -15,6 +15,12 @@ REPLACEMENTS = Counter(
     ["deployment"],
     registry=REGISTRY,
 )
+LIMIT_KILLS = Counter(
+    "coderunner_instance_limit_kills",
+    "Instances the kernel killed for exceeding a declared limit (memory, cpu time), seen by a sweep",
+    ["deployment", "limit"],
+    registry=REGISTRY,
+)
 INSTANCES_CREATED = Counter(
     "coderunner_instances_created", "Sandbox instances created", ["deployment"], registry=REGISTRY
 )

@@ -17,6 +17,7 @@ from coderunner.models.deployment import (
     DeploymentTimings,
     OperationResult,
 )
+from coderunner.models.sandbox import Isolation
 from starter.cli.common import (
     AsJson,
     Home,
@@ -73,10 +74,7 @@ def deploy(
         "health_path": health_path,
     }
     try:
-        spec = load_spec(spec_file, overrides)
-        if env:
-            spec = spec.model_copy(update={"env": {**spec.env, **parse_env_pairs(env)}})
-            spec = type(spec).model_validate(spec.model_dump())
+        spec = load_spec(spec_file, overrides, parse_env_pairs(env or []))
         deadline_s = seconds(health_deadline, "--health-deadline")
         timings = DeploymentTimings(
             sweep_interval_s=seconds(sweep_interval, "--sweep-interval"), health_deadline_s=deadline_s
@@ -85,6 +83,10 @@ def deploy(
         fail(err, 2)
     except ValueError as err:
         fail(UserError(str(err)), 2)
+
+    if spec.isolation == Isolation.NONE:
+        typer.echo(f"WARNING: {spec.name} runs UNCONFINED (isolation: none): it can read the stack's keys, "
+                   "tokens and every other instance; use it for trusted code only", err=True)
 
     async def preview() -> None:
         cr = await connect(home)

@@ -12,7 +12,11 @@ from coderunner.models.deployment import DeploymentSpec
 from starter.sdk.errors import UserError, describe_validation
 
 
-def load_spec(path: str | None, overrides: dict[str, Any]) -> DeploymentSpec:
+def load_spec(
+    path: str | None, overrides: dict[str, Any], env: dict[str, str] | None = None
+) -> DeploymentSpec:
+    """The spec from `path`, flags in `overrides` and `env` (merged over the file's env) applied,
+    validated once so every error is reported the same way (and no env value is ever echoed)."""
     data: dict[str, Any] = {}
     base = Path.cwd()
     if path:
@@ -27,21 +31,24 @@ def load_spec(path: str | None, overrides: dict[str, Any]) -> DeploymentSpec:
             raise UserError(f"spec file {path} must hold a mapping (name:, command:, replicas: …)")
         data, base = loaded, file.resolve().parent
     data.update({k: v for k, v in overrides.items() if v is not None})
+    if env:
+        file_env = data.get("env")
+        data["env"] = {**(file_env if isinstance(file_env, dict) else {}), **env}
     if "working_dir" in data and data["working_dir"] and not Path(data["working_dir"]).is_absolute():
         data["working_dir"] = str((base / data["working_dir"]).resolve())
     try:
         return DeploymentSpec.model_validate(data)
     except ValidationError as err:
-        raise UserError(describe_validation(err)) from err
+        raise UserError(describe_validation(err, model=DeploymentSpec)) from err
 
 
 def parse_env_pairs(pairs: list[str], flag: str = "--env") -> dict[str, str]:
-    """KEY=VALUE pairs from a repeatable flag; an error names the flag the user typed, never a value."""
+    """`KEY=VALUE` flags as a dict; a malformed one is named by flag and position, never echoed (it may
+    be a secret pasted without its key)."""
     env = {}
-    for pair in pairs:
+    for n, pair in enumerate(pairs, start=1):
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            shown = key if sep else "(no '=')"
-            raise UserError(f"{flag} {shown}=…: write KEY=VALUE, e.g. {flag} LOG_LEVEL=debug")
+            raise UserError(f"{flag} (#{n}): write KEY=VALUE, e.g. {flag} LOG_LEVEL=debug")
         env[key] = value
     return env

@@ -12,6 +12,8 @@ from pathlib import Path
 import psutil
 from pydantic import BaseModel
 
+from coderunner.config.home import open_private_log
+
 
 class ProcessRecord(BaseModel):
     """A pid alone can be reused after a reboot; pid + create time names exactly one process."""
@@ -33,8 +35,7 @@ class ProcessRecord(BaseModel):
 def spawn(
     name: str, argv: list[str], log: Path, env: dict[str, str] | None = None, detach: bool = False
 ) -> tuple[subprocess.Popen[bytes], ProcessRecord]:
-    log.parent.mkdir(parents=True, exist_ok=True)
-    out = open(log, "ab")
+    out = open_private_log(log)
     proc = subprocess.Popen(
         argv,
         stdout=out,

@@ -24,6 +24,7 @@ import psutil
 
 from coderunner.config.home import HomeLayout, read_or_create_token
 from coderunner.hosts.client import SandboxClient
+from coderunner.hosts.limits import remove_host_cgroups
 from coderunner.models.deployment import DeploymentDescription, DeploymentStatus
 from coderunner.models.sandbox import InstanceSpec, InstanceState, ProbeRequest
 from starter.sdk.deployments import Deployments
@@ -46,15 +47,45 @@ def alive(pid: int) -> bool:
         return False
 
 
-def processes_under(home: Path) -> list[psutil.Process]:
-    """Live processes whose HOME lies inside `home`: exactly the instances a host started there."""
+def processes_under(home: Path, everything: bool = False) -> list[psutil.Process]:
+    """The instances a host started under `home` (their HOME lies inside it), one process each;
+    `everything`: every process of theirs (see `instance_processes`)."""
     prefix = str(home.resolve()) + os.sep
-    found: list[psutil.Process] = []
+    return instance_processes(lambda env: env.get("HOME", "").startswith(prefix), everything)
+
+
+def instance_processes(
+    match: Callable[[dict[str, str]], bool], everything: bool = False
+) -> list[psutil.Process]:
+    """Of the live processes whose environment `match`es, the topmost of each tree: one per
+    instance — for a sandboxed instance the sandbox's init (the pid the host records), not the
+    bwrap process above it. `everything`: every matching process."""
+    found: dict[int, psutil.Process] = {}
     for proc in psutil.process_iter():
         with contextlib.suppress(psutil.Error):
-            if proc.status() != psutil.STATUS_ZOMBIE and proc.environ().get("HOME", "").startswith(prefix):
-                found.append(proc)
-    return found
+            if proc.status() != psutil.STATUS_ZOMBIE and match(proc.environ()):
+                found[proc.pid] = proc
+    if everything:
+        return list(found.values())
+    tops = [p for p in found.values() if _ppid(p) not in found]
+    return [_below_monitor(p, found) for p in tops]
+
+
+def _ppid(proc: psutil.Process) -> int:
+    try:
+        return proc.ppid()
+    except psutil.Error:
+        return 0
+
+
+def _below_monitor(top: psutil.Process, found: dict[int, psutil.Process]) -> psutil.Process:
+    """For bwrap's monitor process, its child (the sandbox's init); any other process itself."""
+    with contextlib.suppress(psutil.Error):
+        if top.name() == "bwrap":
+            inner = [c for c in top.children() if c.pid in found]
+            if inner:
+                return inner[0]
+    return top
 
 
 def wait_until(predicate: Callable[[], bool], timeout_s: float = 10.0, interval_s: float = 0.05) -> None:
@@ -142,10 +173,11 @@ class HostProcess:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
-        for proc in processes_under(self.home):
-            with contextlib.suppress(psutil.Error):
+        for proc in processes_under(self.home, everything=True):
+            with contextlib.suppress(psutil.Error, ProcessLookupError):  # gone with an earlier group
                 os.killpg(proc.pid, signal.SIGKILL) if os.getpgid(proc.pid) == proc.pid else proc.kill()
         wait_until(lambda: not processes_under(self.home), timeout_s=5)
+        remove_host_cgroups(HomeLayout(self.home).sandbox_dir)
 
 
 def demo(iid: str, deployment: str = "demo", version: str = "v1", **env: str) -> InstanceSpec:

@@ -8,6 +8,7 @@ from typing import Any
 
 from coderunner.models.configstore import ConfigRef
 from coderunner.models.deployment import DeploymentDescription, DeploymentSpec, OperationResult
+from coderunner.models.sandbox import Isolation
 
 
 def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
@@ -94,6 +95,17 @@ def _rollout_lines(desc: DeploymentDescription) -> list[str]:
     return []
 
 
+def _sandbox_line(spec: DeploymentSpec) -> str:
+    r = spec.resources
+    limits = (f"{r.memory_mb} MiB, {r.cpu:g} cpu, {r.max_processes} processes, {r.open_files} files"
+              + (f", {r.cpu_seconds} cpu-seconds" if r.cpu_seconds else ""))
+    if spec.isolation == Isolation.NONE:
+        return f"NONE — runs unconfined (isolation: none); limits {limits}"
+    return f"bubblewrap; limits {limits}"
+
+
+
+
 def _config_lines(ref: ConfigRef | None) -> list[str]:
     """The config reference only: values stay in the config service (`coderunner config list`)."""
     if ref is None:
@@ -133,6 +145,7 @@ def description(desc: DeploymentDescription, events: int = 8, now: datetime | No
         f"command     {' '.join(spec.command)}",
         f"env         {', '.join(f'{k}={v}' for k, v in spec.env.items()) or '-'}",
         *_config_lines(spec.config),
+        f"sandbox     {_sandbox_line(spec)}",
         "",
         table(
             [
