@@ -57,6 +57,25 @@ def processes_under(home: Path) -> list[psutil.Process]:
     return found
 
 
+def routers_under(home: Path) -> list[psutil.Process]:
+    """The router processes (HAProxy, HOME under <home>/sandbox/routers) a host started there."""
+    prefix = str((home / "sandbox" / "routers").resolve()) + os.sep
+    return [p for p in processes_under(home) if _home_of(p).startswith(prefix)]
+
+
+def instances_under(home: Path) -> list[psutil.Process]:
+    """The app instances a host started under `home` (its routers excluded)."""
+    routers = {p.pid for p in routers_under(home)}
+    return [p for p in processes_under(home) if p.pid not in routers]
+
+
+def _home_of(proc: psutil.Process) -> str:
+    try:
+        return str(proc.environ().get("HOME", ""))
+    except psutil.Error:
+        return ""
+
+
 def wait_until(predicate: Callable[[], bool], timeout_s: float = 10.0, interval_s: float = 0.05) -> None:
     deadline = time.monotonic() + timeout_s
     while not predicate():
