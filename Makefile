@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test install lint bench down clean
+.PHONY: demo test install lint bench down clean haproxy wrk
 
 $(BIN)/coderunner: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,7 +13,21 @@ $(BIN)/coderunner: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-install: $(BIN)/coderunner
+install: $(BIN)/coderunner haproxy
+
+# The routers that carry user traffic are HAProxy processes (Debian package); installed here, or a
+# one-line fix when this user cannot install packages.
+haproxy:
+	@command -v haproxy >/dev/null || test -x /usr/sbin/haproxy || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	    { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy; }; }; } || \
+	  { echo "haproxy is missing and cannot be installed here: run 'sudo apt-get install haproxy'"; exit 1; }
+
+wrk:
+	@command -v wrk >/dev/null || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	    { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }; }; } || \
+	  { echo "wrk is missing and cannot be installed here: run 'sudo apt-get install wrk'"; exit 1; }
 
 demo: install
 	$(BIN)/coderunner up
@@ -27,9 +41,10 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-bench: install
+bench: install wrk
 	$(BIN)/python bench/health_fanout.py
 	$(BIN)/python bench/deploy_throughput.py
+	$(BIN)/python bench/router_vs_haproxy.py
 
 down:
 	$(BIN)/coderunner down

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -36,6 +38,7 @@ INSTANCE_HEADER = "X-CodeRunner-Instance"
 HAPROXY_FIX = ("haproxy not found: run `make install` (it installs the Debian package) "
                "or `apt-get install haproxy`")
 START_TIMEOUT_S = 10.0
+MAX_SOCKET_PATH = 97  # HAProxy's limit (sun_path minus its temporary suffix)
 
 
 class RouterUnavailable(SandboxError):
@@ -71,7 +74,15 @@ class Router:
 
     @property
     def socket_path(self) -> Path:
-        return self.directory / "api.sock"
+        """`<directory>/api.sock`, or, where that is longer than a UNIX socket path may be, a
+        private 0700 directory under the temp dir named by a hash of the router's directory."""
+        near = self.directory / "api.sock"
+        if len(str(near)) <= MAX_SOCKET_PATH:
+            return near
+        private = Path(tempfile.gettempdir()) / f"coderunner-{os.getuid()}"
+        private.mkdir(mode=0o700, exist_ok=True)
+        digest = hashlib.sha256(str(self.directory.resolve()).encode()).hexdigest()[:20]
+        return private / f"{digest}.sock"
 
     @property
     def config_path(self) -> Path:
