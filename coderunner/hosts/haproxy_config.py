@@ -78,7 +78,6 @@ def render(port: int, socket_path: Path, servers: list[Server], limits: Limits =
         "    stats timeout 30s",
         f"    maxconn {limits.max_connections}",
         f"    tune.bufsize {limits.buffer_bytes}",
-        "    nbthread 1",
         f"ring {RING}",
         "    format raw",
         "    maxlen 256",

@@ -1,0 +1,186 @@
+"""A deployment's router vs a stock HAProxy vs direct, with wrk; and router memory while streaming 1 GiB.
+
+    python bench/router_vs_haproxy.py [--seconds 2] [--connections 32] [--rounds 5] [--stream-mib 1024]
+
+One demo-app instance on a real sandbox host. Three targets, same backend, same wrk settings, in
+interleaved rounds so drift hits all alike (best round reported per target):
+  direct   the instance itself
+  router   the deployment's router as the host runs it (HAProxy with CodeRunner's config: request
+           ring for the analysis, checks, X-CodeRunner-Instance header, forwarded headers)
+  haproxy  a stock HAProxy 2.x config (mode http, one server, nothing else) on a free port
+Throughput: `wrk -c CONNECTIONS`. Latency: p50 of `wrk -c 1` (one connection, no queueing).
+Memory: a second instance streams --stream-mib MiB through the router to a client that discards it;
+peak RSS of the router process and of the sandbox host are sampled throughout.
+Needs `wrk` and `haproxy` (`make wrk haproxy`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from statistics import median
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import psutil
+
+from coderunner.models.sandbox import InstanceSpec, RouterBackend, RouterConfig
+from starter.tools.harness import HostProcess, demo, free_port, routers_under, start_healthy
+
+STOCK = """global
+    maxconn 4000
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+frontend fe
+    bind 127.0.0.1:{port}
+    default_backend be
+backend be
+    server s1 127.0.0.1:{backend}
+"""
+
+STREAMER = """
+import os
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+SIZE = int(os.environ["STREAM_BYTES"]); CHUNK = b"x" * (1 << 20)
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        size = 0 if self.path == "/health" else SIZE
+        self.send_response(200); self.send_header("Content-Length", str(size)); self.end_headers()
+        left = size
+        while left > 0:
+            n = min(left, len(CHUNK)); self.wfile.write(CHUNK[:n]); left -= n
+    def log_message(self, *a): pass
+ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
+"""
+
+
+def wrk(url: str, seconds: float, connections: int) -> tuple[float, float]:
+    """(requests/s, p50 ms) from `wrk --latency`."""
+    out = subprocess.run(["wrk", "-t", "2" if connections > 1 else "1", "-c", str(connections),
+                          "-d", f"{max(1, round(seconds))}s", "--latency", url],
+                         capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    value, unit = re.search(r"\s50%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+    return rps, float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def stream_through(port: int, path: str) -> int:
+    """GET and discard the body; returns the bytes received."""
+    got = 0
+    buf = bytearray(1 << 20)
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n".encode())
+        view = memoryview(buf)
+        while n := sock.recv_into(view):
+            got += n
+    return got
+
+
+def peak_rss(pids: list[int], stop: threading.Event, peaks: dict[int, int]) -> None:
+    while not stop.is_set():
+        for pid in pids:
+            try:
+                peaks[pid] = max(peaks.get(pid, 0), psutil.Process(pid).memory_info().rss)
+            except psutil.Error:
+                pass
+        time.sleep(0.05)
+
+
+async def main(seconds: float, connections: int, rounds: int, stream_mib: int) -> None:
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is missing: run `make wrk` (or `apt-get install wrk`)")
+    home = Path(tempfile.mkdtemp(prefix="coderunner-bench-haproxy-"))
+    host = HostProcess(home).start()
+    stock: subprocess.Popen[bytes] | None = None
+    try:
+        async with host.client() as client:
+            await start_healthy(client, [demo("bench-v1-0", deployment="bench")])
+            backend = (await client.get_instance("bench-v1-0")).port or 0
+            router = await client.set_router(RouterConfig(deployment="bench",
+                                                          backends=[RouterBackend(instance_id="bench-v1-0")]))
+        stock_port = free_port()
+        cfg = home / "stock.cfg"
+        cfg.write_text(STOCK.format(port=stock_port, backend=backend))
+        stock = subprocess.Popen(["haproxy", "-db", "-f", str(cfg)], stdout=subprocess.DEVNULL)
+        time.sleep(0.5)
+        targets = {"direct": backend, "router": router.port, "haproxy": stock_port}
+        rps: dict[str, list[float]] = {label: [] for label in targets}
+        p50s: dict[str, list[float]] = {label: [] for label in targets}
+        for _ in range(rounds):
+            for label, port in targets.items():
+                url = f"http://127.0.0.1:{port}/"
+                rps[label].append(wrk(url, seconds, connections)[0])
+                p50s[label].append(wrk(url, max(1.0, seconds / 2), 1)[1])
+        print(f"wrk, median of {rounds} interleaved rounds; throughput at {connections} connections, "
+              "p50 at 1 connection:")
+        for label in targets:
+            print(f"  {label:8s} {median(rps[label]):8,.0f} rps   p50 {median(p50s[label]):.3f} ms   "
+                  f"(rounds: {', '.join(f'{r:,.0f}' for r in rps[label])})")
+        ratios = [r / h for r, h in zip(rps["router"], rps["haproxy"], strict=True)]
+        print(f"router/haproxy throughput = {median(ratios):.2f}x median of per-round ratios "
+              f"(goal >= 0.9; rounds {', '.join(f'{r:.2f}' for r in ratios)}); "
+              f"router/direct = {median(rps['router']) / median(rps['direct']):.2f}x")
+        added = [r - d for r, d in zip(p50s["router"], p50s["direct"], strict=True)]
+        stock_added = [h - d for h, d in zip(p50s["haproxy"], p50s["direct"], strict=True)]
+        print(f"router p50 over direct = {median(added):+.3f} ms (goal <= +0.5 ms); "
+              f"stock haproxy over direct = {median(stock_added):+.3f} ms")
+
+        size = stream_mib << 20
+        async with host.client() as client:
+            await start_healthy(client, [InstanceSpec(
+                instance_id="stream-v1-0", deployment="stream", version="v1",
+                command=["python", "-c", STREAMER], env={"STREAM_BYTES": str(size)})])
+            sr = await client.set_router(RouterConfig(deployment="stream",
+                                                      backends=[RouterBackend(instance_id="stream-v1-0")]))
+        router_pid = next(p.pid for p in routers_under(home) if f":{sr.port}" in _config_of(p))
+        peaks: dict[int, int] = {}
+        stop = threading.Event()
+        sampler = threading.Thread(target=peak_rss, args=([router_pid, host.pid], stop, peaks))
+        before = {pid: psutil.Process(pid).memory_info().rss for pid in (router_pid, host.pid)}
+        sampler.start()
+        started = time.perf_counter()
+        got = await asyncio.to_thread(stream_through, sr.port, "/")
+        took = time.perf_counter() - started
+        stop.set()
+        sampler.join()
+        print(f"streamed {got / (1 << 20):,.0f} MiB through the router in {took:.1f}s "
+              f"({got / (1 << 20) / took:,.0f} MiB/s)")
+        for label, pid in (("router (haproxy)", router_pid), ("sandbox host", host.pid)):
+            print(f"  {label:17s} RSS before {before[pid] / (1 << 20):6.1f} MiB, "
+                  f"peak {peaks.get(pid, 0) / (1 << 20):6.1f} MiB")
+    finally:
+        if stock is not None:
+            stock.terminate()
+            stock.wait(5)
+        host.cleanup()
+
+
+def _config_of(proc: psutil.Process) -> str:
+    try:
+        cfg = Path(proc.cmdline()[-1])
+        return cfg.read_text()
+    except (psutil.Error, OSError, IndexError):
+        return ""
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--stream-mib", type=int, default=1024)
+    args = parser.parse_args()
+    asyncio.run(main(args.seconds, args.connections, args.rounds, args.stream_mib))
