@@ -77,6 +77,15 @@ def wrk(url: str, seconds: float, connections: int) -> tuple[float, float]:
     return rps, float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
+def start_stock(home: Path, backend: int) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    cfg = home / "stock.cfg"
+    cfg.write_text(STOCK.format(port=port, backend=backend))
+    proc = subprocess.Popen(["haproxy", "-db", "-f", str(cfg)], stdout=subprocess.DEVNULL)
+    time.sleep(0.5)
+    return proc, port
+
+
 def stream_through(port: int, path: str) -> int:
     """GET and discard the body; returns the bytes received."""
     got = 0
@@ -111,19 +120,15 @@ async def main(seconds: float, connections: int, rounds: int, stream_mib: int) -
             backend = (await client.get_instance("bench-v1-0")).port or 0
             router = await client.set_router(RouterConfig(deployment="bench",
                                                           backends=[RouterBackend(instance_id="bench-v1-0")]))
-        stock_port = free_port()
-        cfg = home / "stock.cfg"
-        cfg.write_text(STOCK.format(port=stock_port, backend=backend))
-        stock = subprocess.Popen(["haproxy", "-db", "-f", str(cfg)], stdout=subprocess.DEVNULL)
-        time.sleep(0.5)
+        stock, stock_port = await asyncio.to_thread(start_stock, home, backend)
         targets = {"direct": backend, "router": router.port, "haproxy": stock_port}
         rps: dict[str, list[float]] = {label: [] for label in targets}
         p50s: dict[str, list[float]] = {label: [] for label in targets}
         for _ in range(rounds):
             for label, port in targets.items():
                 url = f"http://127.0.0.1:{port}/"
-                rps[label].append(wrk(url, seconds, connections)[0])
-                p50s[label].append(wrk(url, max(1.0, seconds / 2), 1)[1])
+                rps[label].append((await asyncio.to_thread(wrk, url, seconds, connections))[0])
+                p50s[label].append((await asyncio.to_thread(wrk, url, max(1.0, seconds / 2), 1))[1])
         print(f"wrk, median of {rounds} interleaved rounds; throughput at {connections} connections, "
               "p50 at 1 connection:")
         for label in targets:
