@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,8 +32,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import psutil
 
-from coderunner.models.sandbox import InstanceSpec, RouterBackend, RouterConfig
-from starter.tools.harness import HostProcess, demo, free_port, routers_under, start_healthy
+from coderunner.models.sandbox import RouterBackend, RouterConfig
+from starter.tools.harness import (
+    HostProcess,
+    demo,
+    free_port,
+    read_and_discard,
+    routers_under,
+    start_healthy,
+    streamer,
+)
 
 STOCK = """global
     maxconn 4000
@@ -50,21 +57,6 @@ backend be
     server s1 127.0.0.1:{backend}
 """
 
-STREAMER = """
-import os
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-SIZE = int(os.environ["STREAM_BYTES"]); CHUNK = b"x" * (1 << 20)
-class H(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def do_GET(self):
-        size = 0 if self.path == "/health" else SIZE
-        self.send_response(200); self.send_header("Content-Length", str(size)); self.end_headers()
-        left = size
-        while left > 0:
-            n = min(left, len(CHUNK)); self.wfile.write(CHUNK[:n]); left -= n
-    def log_message(self, *a): pass
-ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
-"""
 
 
 def wrk(url: str, seconds: float, connections: int) -> tuple[float, float]:
@@ -84,18 +76,6 @@ def start_stock(home: Path, backend: int) -> tuple[subprocess.Popen[bytes], int]
     proc = subprocess.Popen(["haproxy", "-db", "-f", str(cfg)], stdout=subprocess.DEVNULL)
     time.sleep(0.5)
     return proc, port
-
-
-def stream_through(port: int, path: str) -> int:
-    """GET and discard the body; returns the bytes received."""
-    got = 0
-    buf = bytearray(1 << 20)
-    with socket.create_connection(("127.0.0.1", port)) as sock:
-        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n".encode())
-        view = memoryview(buf)
-        while n := sock.recv_into(view):
-            got += n
-    return got
 
 
 def peak_rss(pids: list[int], stop: threading.Event, peaks: dict[int, int]) -> None:
@@ -145,9 +125,7 @@ async def main(seconds: float, connections: int, rounds: int, stream_mib: int) -
 
         size = stream_mib << 20
         async with host.client() as client:
-            await start_healthy(client, [InstanceSpec(
-                instance_id="stream-v1-0", deployment="stream", version="v1",
-                command=["python", "-c", STREAMER], env={"STREAM_BYTES": str(size)})])
+            await start_healthy(client, [streamer("stream-v1-0", "stream", size)])
             sr = await client.set_router(RouterConfig(deployment="stream",
                                                       backends=[RouterBackend(instance_id="stream-v1-0")]))
         router_pid = next(p.pid for p in routers_under(home) if f":{sr.port}" in _config_of(p))
@@ -157,7 +135,7 @@ async def main(seconds: float, connections: int, rounds: int, stream_mib: int) -
         before = {pid: psutil.Process(pid).memory_info().rss for pid in (router_pid, host.pid)}
         sampler.start()
         started = time.perf_counter()
-        got = await asyncio.to_thread(stream_through, sr.port, "/")
+        got = await asyncio.to_thread(read_and_discard, sr.port)
         took = time.perf_counter() - started
         stop.set()
         sampler.join()

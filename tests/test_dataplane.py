@@ -1,5 +1,6 @@
 """The data plane outlives the control plane: steady load through a deployment's router while the
-worker, the Temporal server and the sandbox host are each killed with SIGKILL during a rollout step.
+worker, the Temporal server and the sandbox host are each killed with SIGKILL during a rollout step,
+and then while the whole control plane is stopped with `down --keep-apps` and started again.
 
 The embedded stack (`coderunner up` on a private home) is used because its supervisor restarts the
 killed processes, exactly as a user's stack would; the session fixtures cannot be killed.
@@ -22,7 +23,7 @@ import pytest
 from coderunner.models.rollout import RolloutPhase
 from coderunner.models.rollout_api import RolloutStatus
 from starter.sdk import CodeRunner
-from starter.tools.harness import routers_under
+from starter.tools.harness import instances_under, routers_under
 from starter.tools.loadgen import LoadReport, run_load
 from tests.cli_helpers import coderunner
 from tests.rollout_helpers import fast_strategy
@@ -80,6 +81,24 @@ async def test_control_plane_sigkills_during_rollout_drop_no_request(tmp_path: P
         name = "steady"
         desc = await deployed(cr, spec(name, 2))
         router_pids = [p.pid for p in routers_under(home)]
+
+        # `down --keep-apps` and `up`: the whole control plane goes away and comes back
+        apps = sorted(p.pid for p in instances_under(home))
+        with steady_load(desc.router_url or "", seconds=25) as report:
+            await asyncio.sleep(2)
+            down = await asyncio.to_thread(coderunner, "down", "--keep-apps", env=env)
+            assert down.returncode == 0, down.stderr
+            assert sorted(p.pid for p in instances_under(home)) == apps
+            again = await asyncio.to_thread(coderunner, "up", env=env, timeout=180)
+            assert again.returncode == 0, again.stderr
+        load = report[0]
+        assert load.counts == {"200": load.sent}, load.summary()
+        assert [p.pid for p in routers_under(home)] == router_pids
+        cr = await CodeRunner.connect(str(home))
+        settled = await retrying(lambda: cr.wait_settled(name, timeout_s=30))
+        assert sorted(i.pid or 0 for i in settled.instances) == apps and settled.replacements == 0
+
+        # SIGKILLs of the worker, Temporal and the host, one after another, during a rollout step
         strategy = fast_strategy("25,50,100", "12s", inconclusive_limit=10_000)
         with steady_load(desc.router_url or "", seconds=75) as report:
             await asyncio.sleep(3)
@@ -99,6 +118,7 @@ async def test_control_plane_sigkills_during_rollout_drop_no_request(tmp_path: P
         assert load.sent >= RPS * 60 and load.counts == {"200": load.sent}, load.summary()
         assert {k.split("-")[1] for k in load.by_instance} == {"v1", "v2"}  # the rollout moved traffic
         assert [p.pid for p in routers_under(home)] == router_pids  # never restarted: same process
+
         await cr.delete(name)
     finally:
         coderunner("down", env=env)

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import threading
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -18,7 +17,16 @@ import psutil
 import pytest
 
 from coderunner.models.sandbox import InstanceSpec, RouterBackend, RouterConfig
-from starter.tools.harness import HostProcess, alive, demo, instances_under, routers_under, start_healthy
+from starter.tools.harness import (
+    HostProcess,
+    alive,
+    demo,
+    instances_under,
+    read_and_discard,
+    routers_under,
+    start_healthy,
+    streamer,
+)
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -40,20 +48,6 @@ class H(BaseHTTPRequestHandler):
 HTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
 """
 
-STREAM = """
-import os
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-SIZE = int(os.environ["STREAM_BYTES"]); CHUNK = b"x" * (1 << 20)
-class H(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def do_GET(self):
-        size = 0 if self.path == "/health" else SIZE
-        self.send_response(200); self.send_header("Content-Length", str(size)); self.end_headers()
-        for _ in range(size // len(CHUNK)):
-            self.wfile.write(CHUNK)
-    def log_message(self, *a): pass
-ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
-"""
 
 
 @pytest.fixture
@@ -164,20 +158,9 @@ async def test_request_that_reached_a_backend_is_not_retried(host: HostProcess) 
     assert len(seen_file.read_text()) == failed  # each broken POST reached the backend exactly once
 
 
-def read_all(port: int) -> int:
-    got, buf = 0, bytearray(1 << 20)
-    with socket.create_connection(("127.0.0.1", port)) as sock:
-        sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-        while n := sock.recv_into(buf):
-            got += n
-    return got
-
-
 async def test_streaming_256_mib_keeps_router_and_host_memory_flat(host: HostProcess) -> None:
     size = 256 << 20
-    stream = InstanceSpec(instance_id="big-v1-0", deployment="big", version="v1",
-                          command=["python", "-c", STREAM], env={"STREAM_BYTES": str(size)})
-    port = await routed(host, "big", [stream])
+    port = await routed(host, "big", [streamer("big-v1-0", "big", size)])
     [router] = routers_under(host.home)
     watched = [router, psutil.Process(host.pid)]
     peak = {p.pid: p.memory_info().rss for p in watched}
@@ -192,7 +175,7 @@ async def test_streaming_256_mib_keeps_router_and_host_memory_flat(host: HostPro
     sampler = threading.Thread(target=sample)
     sampler.start()
     try:
-        got = await asyncio.to_thread(read_all, port)
+        got = await asyncio.to_thread(read_and_discard, port)
     finally:
         done.set()
         sampler.join()

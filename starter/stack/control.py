@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -113,16 +114,21 @@ def up(home: Path, database_url: str | None = None, timeout_s: float = 120.0) ->
     return True, read_stack(home) or stack
 
 
-def down(home: Path) -> list[str]:
-    """Stop exactly what `up` started: the supervisor, then any child it failed to stop."""
+def down(home: Path, keep_apps: bool = False) -> list[str]:
+    """Stop exactly what `up` started: the supervisor, then any child it failed to stop.
+
+    With `keep_apps` the sandbox host is told (SIGUSR1, via the supervisor) to exit leaving app
+    instances and routers serving; the next host adopts them."""
     stack = read_stack(home)
     if not stack:
         return []
     stopped = []
-    if stack.get("supervisor") and terminate(ProcessRecord(**stack["supervisor"]), grace_s=90.0):
+    keep = signal.SIGUSR1 if keep_apps else signal.SIGTERM
+    if stack.get("supervisor") and terminate(ProcessRecord(**stack["supervisor"]), grace_s=90.0, sig=keep):
         stopped.append("supervisor")
     for name, raw in (stack.get("processes") or {}).items():
-        if terminate(ProcessRecord(**raw), grace_s=10.0):
+        sig = keep if name == "sandbox" else signal.SIGTERM
+        if terminate(ProcessRecord(**raw), grace_s=10.0, sig=sig):
             stopped.append(name)
     stack = read_stack(home) or stack
     stack["supervisor"] = None

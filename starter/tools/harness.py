@@ -174,6 +174,39 @@ def demo(iid: str, deployment: str = "demo", version: str = "v1", **env: str) ->
     )
 
 
+# an app that answers GET with STREAM_BYTES bytes in 1 MiB writes (GET /health: an empty 200)
+STREAM_APP = """
+import os
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+SIZE = int(os.environ["STREAM_BYTES"]); CHUNK = b"x" * (1 << 20)
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        size = 0 if self.path == "/health" else SIZE
+        self.send_response(200); self.send_header("Content-Length", str(size)); self.end_headers()
+        for _ in range(size // len(CHUNK)):
+            self.wfile.write(CHUNK)
+    def log_message(self, *a): pass
+ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
+"""
+
+
+def streamer(iid: str, deployment: str, size_bytes: int) -> InstanceSpec:
+    """An instance that streams `size_bytes` (a multiple of 1 MiB) to every GET."""
+    return InstanceSpec(instance_id=iid, deployment=deployment, version="v1",
+                        command=["python", "-c", STREAM_APP], env={"STREAM_BYTES": str(size_bytes)})
+
+
+def read_and_discard(port: int, path: str = "/") -> int:
+    """GET `path` on 127.0.0.1:port and throw the body away as it comes; the bytes received."""
+    got, buf = 0, bytearray(1 << 20)
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: stream\r\nConnection: close\r\n\r\n".encode())
+        while n := sock.recv_into(buf):
+            got += n
+    return got
+
+
 async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 10.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not await check():
