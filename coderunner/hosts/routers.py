@@ -30,6 +30,7 @@ log = logging.getLogger("coderunner.hosts.routers")
 
 Lookup = Callable[[str], Instance | None]
 WATCH_INTERVAL_S = 0.5
+MAX_LABELS = 2000  # version/group of instances gone from every router, kept for stats still in rings
 
 
 class RouterManager:
@@ -85,6 +86,7 @@ class RouterManager:
             inst = self._lookup(b.instance_id)
             if inst is None or inst.port is None:
                 continue
+            self._known.pop(b.instance_id, None)  # re-insert: the newest labels are kept longest
             self._known[b.instance_id] = (inst.version, inst.group)
             servers.append(Server(b.instance_id, inst.port, weights[b.instance_id], enabled=inst.running))
         return servers
@@ -156,6 +158,8 @@ class RouterManager:
             return {}
 
     def _save(self) -> None:
+        for stale in list(self._known)[:-MAX_LABELS]:
+            del self._known[stale]
         data = {
             "routers": {
                 name: {"port": r.port, "pid": r.pid, "create_time": r.create_time,
