@@ -191,6 +191,7 @@ class Router:
         if self._proc is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._proc.wait(1)
+        self.socket_path.unlink(missing_ok=True)  # it may live outside `directory` (see socket_path)
 
 
 def reconcile(actual: dict[str, haproxy_api.ServerState], desired: list[Server]) -> list[str]:
