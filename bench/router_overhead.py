@@ -2,7 +2,7 @@
 
     python bench/router_overhead.py [--requests 3000] [--seconds 5] [--concurrency 32]
 
-One demo-app instance on a real sandbox host (no Temporal needed: the router is the host's). Latency:
+One demo-app instance on a real sandbox host and its router (no Temporal needed). Latency:
 sequential keep-alive GETs, direct to the instance and through the router, interleaved in blocks so
 drift hits both alike. Throughput: a closed loop of --concurrency aiohttp clients for --seconds,
 direct then through the router. The client is Python too, so max rps is a floor for both paths; the

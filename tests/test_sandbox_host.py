@@ -40,7 +40,9 @@ from starter.tools.harness import (
     eventually,
     free_port,
     hit,
+    instances_under,
     processes_under,
+    routers_under,
     start_healthy,
     state_is,
 )
@@ -246,6 +248,8 @@ async def test_host_crash_adoption_and_lost_instances(host: HostProcess) -> None
         router = await client.set_router(RouterConfig(deployment="ad", backends=[
             RouterBackend(instance_id=s.instance_id) for s in specs]))
         before = {i.instance_id: i.pid for i in await client.list_instances()}
+    router_pids = [p.pid for p in routers_under(host.home)]
+    assert len(router_pids) == 1
     host.kill9()
     assert all(alive(pid or 0) for pid in before.values())  # instances outlive a crashed host
     os.kill(before["ad-v1-2"] or 0, signal.SIGKILL)
@@ -259,7 +263,8 @@ async def test_host_crash_adoption_and_lost_instances(host: HostProcess) -> None
         assert infos["ad-v1-2"].state == InstanceState.LOST
         again = await client.create_instance(specs[0])
         assert again.pid == before["ad-v1-0"]
-        assert {p.pid for p in processes_under(host.home)} == {before["ad-v1-0"], before["ad-v1-1"]}
+        assert {p.pid for p in instances_under(host.home)} == {before["ad-v1-0"], before["ad-v1-1"]}
+        assert [p.pid for p in routers_under(host.home)] == router_pids  # re-attached, not restarted
         assert psutil.Process(host.pid).children() == []
         info = await client.get_router("ad")
         assert info.port == router.port

@@ -1,8 +1,10 @@
 """The local sandbox host process: `python -m sandbox.host --home DIR --port N`.
 
 Binds 127.0.0.1 only and requires the bearer token from the state dir. SIGTERM/SIGINT is a graceful
-`down`: stop every instance, close routers, exit 0. SIGKILL is a crash: instances (own sessions)
-keep running and the next host started on the same home adopts them. A lock on the home makes sure
+`down`: stop every instance and router, exit 0. SIGUSR1 is a `down` that keeps the apps serving: the
+host exits but instances and routers keep running for the next host to adopt. SIGKILL is a crash:
+instances and routers (own sessions) keep running and the next host started on the same home adopts
+them. A lock on the home makes sure
 two hosts never manage the same instances.
 """
 
@@ -79,7 +81,7 @@ async def serve(home: Path, port: int, stop_grace_s: float, bind: str = "127.0.0
         await site.start()
     except OSError as exc:
         await runner.cleanup()
-        await sandbox.routers.close()  # instances stay up: a later host can adopt them
+        await sandbox.routers.close(stop_routers=False)  # instances stay up: a later host can adopt them
         raise SystemExit(f"cannot listen on {bind}:{port}: {exc}") from None
     actual = int(runner.addresses[0][1])
     host_file = layout.sandbox_dir / HOST_FILE
@@ -87,15 +89,25 @@ async def serve(home: Path, port: int, stop_grace_s: float, bind: str = "127.0.0
     log.info("sandbox host listening on http://127.0.0.1:%s (home %s, pid %s)", actual, home, os.getpid())
 
     stop = asyncio.Event()
+    keep_apps: list[bool] = []
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+
+    def detach() -> None:
+        keep_apps.append(True)
+        stop.set()
+
+    loop.add_signal_handler(signal.SIGUSR1, detach)
     await stop.wait()
 
-    log.info("shutting down: stopping %d running instance(s)",
-             sum(1 for i in sandbox.instances.instances.values() if i.running))
+    if keep_apps:
+        log.info("shutting down, leaving instances and routers running for the next host")
+    else:
+        log.info("shutting down: stopping %d running instance(s)",
+                 sum(1 for i in sandbox.instances.instances.values() if i.running))
     await runner.cleanup()
-    await sandbox.shutdown(stop_grace_s)
+    await sandbox.shutdown(stop_grace_s, keep_apps=bool(keep_apps))
     host_file.unlink(missing_ok=True)
     lock.close()
     log.info("sandbox host stopped")

@@ -46,22 +46,26 @@ class LocalSandbox:
         self.sandbox_dir = sandbox_dir
         self.instances = InstanceManager(sandbox_dir)
         self.routers = RouterManager(sandbox_dir, self.instances.instances.get, self.instances.used_ports)
-        self._watcher: asyncio.Task[None] | None = None
+        self._watchers: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        """Adopt survivors of a previous host, re-open its routers, start reaping."""
+        """Adopt survivors of a previous host, re-attach to its routers, start reaping and
+        watching the routers."""
         self.instances.adopt()
         await self.routers.restore()
-        self._watcher = asyncio.create_task(self.instances.watch(), name="sandbox-reaper")
+        self._watchers = [asyncio.create_task(self.instances.watch(), name="sandbox-reaper"),
+                          asyncio.create_task(self.routers.watch(), name="router-watch")]
 
-    async def shutdown(self, grace_s: float = 5.0) -> None:
-        """Stop every instance (so nothing outlives `coderunner down`) and close the routers."""
-        await self.instances.stop_all(grace_s)
-        await self.routers.close()
-        if self._watcher is not None:
-            self._watcher.cancel()
+    async def shutdown(self, grace_s: float = 5.0, keep_apps: bool = False) -> None:
+        """Stop every instance and router (so nothing outlives `coderunner down`), or, with
+        `keep_apps`, leave instances and routers serving for the next host to adopt."""
+        for task in self._watchers:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
+                await task
+        if not keep_apps:
+            await self.instances.stop_all(grace_s)
+        await self.routers.close(stop_routers=not keep_apps)
 
     async def create_instance(self, spec: InstanceSpec) -> InstanceInfo:
         return await self.instances.create(spec)
@@ -117,7 +121,7 @@ class LocalSandbox:
         return await self.routers.set(config)
 
     async def get_router(self, deployment: str, window_s: float | None = None) -> RouterInfo:
-        return self.routers.get(deployment, window_s)
+        return await self.routers.get(deployment, window_s)
 
     async def delete_router(self, deployment: str) -> None:
         await self.routers.delete(deployment)

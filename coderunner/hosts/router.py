@@ -1,178 +1,232 @@
-"""One weighted HTTP reverse proxy per deployment, served from inside the host process.
+"""One deployment's router: an HAProxy process of its own, outside the sandbox host.
 
-Traffic splitting for canaries happens here: each request goes to a running backend chosen by
-weighted random (weight 0 = none). A connection error is retried once on another backend, so an
-instance that just died costs latency, not a failed request. The hot path is kept lean (low-level
-aiohttp server, shared pooled client session, no per-request logging) because it is benchmarked.
+The router is the data plane, so it must not share the fate of the control plane: it runs in its own
+session (a SIGKILL of the host, the worker or Temporal never reaches it) and keeps its request ring,
+weights and servers in its own memory. The host only drives it: weights and servers are changed
+live through the runtime API (connections in flight are never dropped; a removed server is put in
+maintenance, so it drains, and deleted once idle), and stats are read from its request ring. A host
+that restarts re-attaches to the running router by pid + start time, as it adopts instances.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import logging
-import random
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
 import time
-from collections.abc import Callable
+from pathlib import Path
 
-import aiohttp
-from aiohttp import StreamReader, web
-from aiohttp.abc import AbstractStreamWriter
-from aiohttp.http import RawRequestMessage
-from aiohttp.web_protocol import RequestHandler
-from multidict import CIMultiDict
-from yarl import URL
+import psutil
 
-from coderunner.hosts.instance import Instance
-from coderunner.hosts.traffic import TrafficLog
-from coderunner.models.sandbox import InstanceGroup, RouterBackend, RouterInfo
+from coderunner.hosts import haproxy_api
+from coderunner.hosts.haproxy_api import RuntimeApiError
+from coderunner.hosts.haproxy_config import BACKEND, Limits, Server, render, server_line
+from coderunner.hosts.instance import same_process
+from coderunner.hosts.provider import SandboxError
+from coderunner.hosts.traffic import Describe, parse_events, summarize
+from coderunner.models.sandbox import RouterBackend, RouterInfo
 
 log = logging.getLogger("coderunner.hosts.router")
 
-HOP_BY_HOP = frozenset({
-    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-    "trailers", "transfer-encoding", "upgrade", "host", "content-length",
-})
 INSTANCE_HEADER = "X-CodeRunner-Instance"
-MAX_BODY = 64 * 1024 * 1024
+HAPROXY_FIX = ("haproxy not found: run `make install` (it installs the Debian package) "
+               "or `apt-get install haproxy`")
+START_TIMEOUT_S = 10.0
+MAX_SOCKET_PATH = 97  # HAProxy's limit (sun_path minus its temporary suffix)
 
-Lookup = Callable[[str], Instance | None]
+
+class RouterUnavailable(SandboxError):
+    status = 503
+    kind = "router_unavailable"
 
 
-def new_client_session() -> aiohttp.ClientSession:
-    """The one session every router forwards through: pooled keep-alive connections to backends,
-    bodies passed through untouched (no decompression, no auto headers)."""
-    return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=200, limit_per_host=0, ttl_dns_cache=None),
-        timeout=aiohttp.ClientTimeout(total=None, sock_connect=5, sock_read=120),
-        auto_decompress=False,
-        skip_auto_headers=("Accept-Encoding", "User-Agent", "Content-Type"),
-        cookie_jar=aiohttp.DummyCookieJar(),
-    )
+def haproxy_binary() -> str:
+    found = os.environ.get("CODERUNNER_HAPROXY") or shutil.which("haproxy") or (
+        "/usr/sbin/haproxy" if os.access("/usr/sbin/haproxy", os.X_OK) else None)
+    if found is None:
+        raise RouterUnavailable(HAPROXY_FIX)
+    return found
+
+
+class PortTaken(OSError):
+    """The router's port is bound by something else."""
 
 
 class Router:
-    def __init__(self, deployment: str, port: int, backends: list[RouterBackend], lookup: Lookup,
-                 session: aiohttp.ClientSession) -> None:
+    """Handle on one router process; `directory` holds its config, API socket and log."""
+
+    def __init__(self, deployment: str, port: int, directory: Path, limits: Limits = Limits()) -> None:
         self.deployment = deployment
         self.port = port
-        self.backends = list(backends)
-        self.traffic = TrafficLog()
-        self._lookup = lookup
-        self._session = session
-        self._runner: web.ServerRunner | None = None
-        self._known: dict[str, tuple[str | None, InstanceGroup | None]] = {}
-        self._remember(backends)
+        self.directory = directory
+        self.limits = limits
+        self.backends: list[RouterBackend] = []
+        self.pid: int | None = None
+        self.create_time: float | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._lock = asyncio.Lock()
 
-    async def start(self) -> None:
-        """Bind 127.0.0.1:port; raises OSError if the port is taken."""
-        server = web.Server(self._handle, access_log=None, request_factory=_request_factory)
-        runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=1.0)
-        await runner.setup()
+    @property
+    def socket_path(self) -> Path:
+        """`<directory>/api.sock`, or, where that is longer than a UNIX socket path may be, a
+        private 0700 directory under the temp dir named by a hash of the router's directory."""
+        near = self.directory / "api.sock"
+        if len(str(near)) <= MAX_SOCKET_PATH:
+            return near
+        private = Path(tempfile.gettempdir()) / f"coderunner-{os.getuid()}"
+        private.mkdir(mode=0o700, exist_ok=True)
+        digest = hashlib.sha256(str(self.directory.resolve()).encode()).hexdigest()[:20]
+        return private / f"{digest}.sock"
+
+    @property
+    def config_path(self) -> Path:
+        return self.directory / "haproxy.cfg"
+
+    @property
+    def log_path(self) -> Path:
+        return self.directory / "haproxy.log"
+
+    def alive(self) -> bool:
+        if self._proc is not None and self._proc.poll() is not None:
+            return False
+        return self.pid is not None and same_process(self.pid, self.create_time) is not None
+
+    def adopt(self, pid: int, create_time: float) -> bool:
+        """Re-attach to a router a previous host started, if it is still that very process."""
+        if same_process(pid, create_time) is None:
+            return False
+        self.pid, self.create_time = pid, create_time
+        return True
+
+    def _write_config(self, servers: list[Server]) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        tmp = self.config_path.with_suffix(".tmp")
+        tmp.write_text(render(self.port, self.socket_path, servers, self.limits))
+        os.replace(tmp, self.config_path)
+
+    async def spawn(self, servers: list[Server]) -> None:
+        """Start HAProxy with `servers` already in its config (no request ever sees an empty router).
+
+        Raises PortTaken if the port is bound elsewhere, RouterUnavailable if HAProxy is missing or
+        does not come up."""
+        binary = haproxy_binary()
+        self._write_config(servers)
+        self.socket_path.unlink(missing_ok=True)
+        proc = self._launch(binary)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not await self._answers():
+            if proc.poll() is not None:
+                tail = self.log_path.read_text(errors="replace")[-600:]
+                if "cannot bind socket" in tail or "Address already in use" in tail:
+                    raise PortTaken(f"router {self.deployment}: port {self.port} is taken")
+                raise RouterUnavailable(f"router {self.deployment}: haproxy exited: {tail.strip()[-300:]}")
+            if time.monotonic() > deadline:
+                _kill(proc.pid)
+                raise RouterUnavailable(f"router {self.deployment}: haproxy did not start in time")
+            await asyncio.sleep(0.02)
+        self._proc = proc
+        self.pid, self.create_time = proc.pid, psutil.Process(proc.pid).create_time()
+        log.info("router %s: haproxy pid %s on 127.0.0.1:%s", self.deployment, proc.pid, self.port)
+
+    async def _answers(self) -> bool:
+        """Ready = the runtime API answers (HAProxy binds its listeners before it serves the API;
+        probing the public port instead would count as a request)."""
+        if not self.socket_path.exists():
+            return False
         try:
-            await web.TCPSite(runner, "127.0.0.1", self.port, reuse_address=True).start()
-        except OSError:
-            await runner.cleanup()
-            raise
-        self._runner = runner
+            await haproxy_api.command(self.socket_path, "show info", timeout_s=1.0)
+        except RuntimeApiError:
+            return False
+        return True
 
-    async def close(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+    def _launch(self, binary: str) -> subprocess.Popen[bytes]:
+        """HAProxy in the foreground (-db) in a session of its own, so it outlives the host; HOME
+        under the host's home so test harnesses find it like an instance."""
+        with self.log_path.open("ab") as out:
+            return subprocess.Popen(
+                [binary, "-db", "-f", str(self.config_path)], cwd=self.directory, stdin=subprocess.DEVNULL,
+                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                env={"HOME": str(self.directory), "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin")})
 
-    def set_backends(self, backends: list[RouterBackend]) -> None:
-        self.backends = list(backends)
-        self._remember(backends)
+    async def apply(self, backends: list[RouterBackend], servers: list[Server]) -> None:
+        """Make the running router serve exactly `servers`, live; rewrite its config to match."""
+        async with self._lock:
+            self._write_config(servers)
+            actual = await haproxy_api.servers(self.socket_path)
+            problems = await haproxy_api.apply(self.socket_path, reconcile(actual, servers))
+            self.backends = list(backends)
+        for problem in problems:
+            log.info("router %s: %s", self.deployment, problem)
 
-    def _remember(self, backends: list[RouterBackend]) -> None:
-        """Keep each backend's version/group so stats still label an instance after it is gone."""
-        for b in backends:
-            inst = self._lookup(b.instance_id)
-            if inst is not None:
-                self._known[b.instance_id] = (inst.version, inst.group)
-
-    def _describe(self, instance_id: str) -> tuple[str | None, InstanceGroup | None]:
-        inst = self._lookup(instance_id)
-        if inst is not None:
-            return inst.version, inst.group
-        return self._known.get(instance_id, (None, None))
-
-    def _pick(self, exclude: str | None) -> tuple[str, int] | None:
-        """Weighted random among running backends with weight > 0, skipping `exclude`."""
-        candidates: list[tuple[int, str, int]] = []
-        total = 0
-        for b in self.backends:
-            if b.weight <= 0 or b.instance_id == exclude:
-                continue
-            inst = self._lookup(b.instance_id)
-            if inst is None or not inst.running:
-                continue
-            total += b.weight
-            candidates.append((total, b.instance_id, inst.port))
-        if not candidates:
-            return None
-        point = random.random() * total
-        for cumulative, iid, port in candidates:
-            if point < cumulative:
-                return iid, port
-        return candidates[-1][1], candidates[-1][2]
-
-    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
-        self.traffic.count_request()
-        body = await request.read()
-        headers = CIMultiDict(
-            (k, v) for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP)
-        peer = request.remote or ""
-        prior = request.headers.get("X-Forwarded-For")
-        headers["X-Forwarded-For"] = f"{prior}, {peer}" if prior else peer
-        headers["X-Forwarded-Host"] = request.host
-        headers["X-Forwarded-Proto"] = "http"
-        target = request.raw_path
-        if not target.startswith("/"):  # absolute-form request target: keep path and query only
-            target = request.rel_url.raw_path_qs
-        tried: str | None = None
-        for _attempt in range(2):
-            chosen = self._pick(tried)
-            if chosen is None:
-                break
-            iid, port = chosen
-            tried = iid
-            url = URL(f"http://127.0.0.1:{port}{target}", encoded=True)
-            start = time.perf_counter()
-            try:
-                async with self._session.request(request.method, url, headers=headers, data=body or None,
-                                                 allow_redirects=False) as resp:
-                    payload = await resp.read()
-                    status, resp_headers = resp.status, resp.headers
-            except aiohttp.SocketTimeoutError:  # the backend took the request but hung: no retry
-                self.traffic.record(iid, None, (time.perf_counter() - start) * 1000)
-                return _plain(504, f"backend {iid} timed out\n")
-            except aiohttp.ClientConnectionError:  # refused/reset: the request can go elsewhere
-                self.traffic.record(iid, None, (time.perf_counter() - start) * 1000)
-                continue
-            except aiohttp.ClientError as exc:  # e.g. a malformed answer: the backend's fault, no retry
-                self.traffic.record(iid, None, (time.perf_counter() - start) * 1000)
-                return _plain(502, f"backend {iid} answered badly: {type(exc).__name__}\n")
-            self.traffic.record(iid, status, (time.perf_counter() - start) * 1000)
-            out = CIMultiDict((k, v) for k, v in resp_headers.items() if k.lower() not in HOP_BY_HOP)
-            out[INSTANCE_HEADER] = iid
-            return web.Response(status=status, body=payload, headers=out)
-        if tried is None:
-            return _plain(503, f"no running backend for deployment {self.deployment}\n")
-        return _plain(502, f"no backend of deployment {self.deployment} could be reached\n")
-
-    def info(self, window_s: float | None = None) -> RouterInfo:
-        stats = self.traffic.summarize(window_s, [b.instance_id for b in self.backends], self._describe)
+    async def info(self, window_s: float | None, describe: Describe) -> RouterInfo:
+        try:
+            text = await haproxy_api.request_log(self.socket_path)
+            total = await haproxy_api.total_requests(self.socket_path)
+        except RuntimeApiError as exc:
+            raise RouterUnavailable(f"router {self.deployment} is not answering: {exc}") from exc
+        now_ms = int(time.time() * 1000)
+        stats = summarize(list(parse_events(text)), now_ms, window_s,
+                          [b.instance_id for b in self.backends], describe)
         return RouterInfo(deployment=self.deployment, port=self.port, backends=self.backends,
-                          window_s=window_s, stats=stats, total_requests=self.traffic.total)
+                          window_s=window_s, stats=stats, total_requests=total)
+
+    async def stop(self, grace_s: float = 5.0) -> None:
+        """Soft stop (SIGUSR1: stop listening, finish requests in flight), then SIGKILL."""
+        if self.pid is None or not self.alive():
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGUSR1)
+        for _ in range(max(1, int(grace_s / 0.05))):
+            if not self.alive():
+                break
+            await asyncio.sleep(0.05)
+        if self.alive():
+            _kill(self.pid)
+        if self._proc is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._proc.wait(1)
+        self.socket_path.unlink(missing_ok=True)  # it may live outside `directory` (see socket_path)
 
 
-def _request_factory(message: RawRequestMessage, payload: StreamReader, protocol: RequestHandler,
-                     writer: AbstractStreamWriter, task: asyncio.Task[None]) -> web.BaseRequest:
-    """Like aiohttp's default but allowing bodies up to MAX_BODY (the default cap is 1 MiB)."""
-    return web.BaseRequest(message, payload, protocol, writer, task, asyncio.get_running_loop(),
-                           client_max_size=MAX_BODY)
+def reconcile(actual: dict[str, haproxy_api.ServerState], desired: list[Server]) -> list[str]:
+    """Runtime API commands that turn `actual` into `desired` without touching live connections.
+
+    New servers are added (HAProxy adds them in maintenance, so they are enabled after), changed
+    ones get their weight/port/state set, and servers no longer wanted go to maintenance (they
+    drain) and are deleted — HAProxy refuses the delete while connections remain, and the next
+    reconcile tries again."""
+    out: list[str] = []
+    wanted = {s.name: s for s in desired}
+    for s in desired:
+        ref = f"{BACKEND}/{s.name}"
+        have = actual.get(s.name)
+        if have is None:
+            out += [f"add server {ref} {server_line(s)}", f"enable health {ref}"]
+            if s.enabled:
+                out.append(f"enable server {ref}")
+            continue
+        if have.port != s.port:
+            out.append(f"set server {ref} addr 127.0.0.1 port {s.port}")
+        if have.weight != s.weight:
+            out.append(f"set server {ref} weight {s.weight}")
+        if s.enabled and have.in_maintenance:
+            out.append(f"enable server {ref}")
+        elif not s.enabled and not have.in_maintenance:
+            out.append(f"disable server {ref}")
+    for name, have in actual.items():
+        if name not in wanted:
+            if not have.in_maintenance:
+                out.append(f"disable server {BACKEND}/{name}")
+            out.append(f"del server {BACKEND}/{name}")
+    return out
 
 
-def _plain(status: int, text: str) -> web.Response:
-    return web.Response(status=status, text=text)
+def _kill(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)

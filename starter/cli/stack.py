@@ -41,9 +41,14 @@ def _print_urls(stack: dict[str, Any]) -> None:
 
 
 @app.command()
-def down(home: Home = None) -> None:
+def down(
+    home: Home = None,
+    keep_apps: Annotated[bool, typer.Option(
+        "--keep-apps", help="stop the control plane only: app instances and their routers keep "
+        "serving, and the next `up` adopts them")] = False,
+) -> None:
     """Stop exactly the processes `up` started. Deployments resume on the next `up`."""
-    stopped = stack_mod.down(home_dir(home))
+    stopped = stack_mod.down(home_dir(home), keep_apps=keep_apps)
     typer.echo("stopped: " + ", ".join(stopped) if stopped else "nothing was running")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -116,16 +117,20 @@ def up(home: Path, database_url: str | None = None, timeout_s: float = 120.0) ->
     return True, read_stack(home) or stack
 
 
-def down(home: Path) -> list[str]:
+def down(home: Path, keep_apps: bool = False) -> list[str]:
     """Stop exactly what `up` started: the supervisor, then any child it failed to stop or that a
-    supervisor killed -9 left behind (recorded or found by its command line naming this home)."""
+    supervisor killed -9 left behind (recorded or found by its command line naming this home).
+
+    With `keep_apps` the sandbox host is told (SIGUSR1, via the supervisor) to exit leaving app
+    instances and routers serving; the next host adopts them."""
     stack = read_stack(home)
     if not stack:
         return []
     stopped = []
-    if stack.get("supervisor") and terminate(ProcessRecord(**stack["supervisor"]), grace_s=90.0):
+    keep = signal.SIGUSR1 if keep_apps else signal.SIGTERM
+    if stack.get("supervisor") and terminate(ProcessRecord(**stack["supervisor"]), grace_s=90.0, sig=keep):
         stopped.append("supervisor")
-    stopped += stop_leftovers(home, read_stack(home) or stack)
+    stopped += stop_leftovers(home, read_stack(home) or stack, sandbox_signal=keep)
     stack = read_stack(home) or stack
     stack["supervisor"] = None
     stack["processes"] = {}

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -74,19 +75,23 @@ def stray_processes(home: Path) -> list[tuple[str, psutil.Process]]:
     return found
 
 
-def stop_leftovers(home: Path, stack: dict[str, Any] | None) -> list[str]:
+def stop_leftovers(
+    home: Path, stack: dict[str, Any] | None, sandbox_signal: signal.Signals = signal.SIGTERM
+) -> list[str]:
     """Stop the children a dead supervisor left, recorded or not; the names of what was stopped.
+    The sandbox host gets `sandbox_signal` (SIGUSR1: exit and leave apps and routers serving).
 
     Call only when no live supervisor owns the home (a live one stops its own children).
     """
     stopped: list[str] = []
     recorded = (stack or {}).get("processes") or {}
     for name in sorted(recorded, key=lambda n: STOP_ORDER.index(n) if n in STOP_ORDER else -1):
-        if terminate(ProcessRecord(**recorded[name]), grace_s=15.0):
+        sig = sandbox_signal if name == "sandbox" else signal.SIGTERM
+        if terminate(ProcessRecord(**recorded[name]), grace_s=15.0, sig=sig):
             stopped.append(name)
     strays = stray_processes(home)
     for kind, proc in sorted(strays, key=lambda s: STOP_ORDER.index(s[0]) if s[0] in STOP_ORDER else -1):
         record = ProcessRecord(name=kind, pid=proc.pid, create_time=proc.create_time())
-        if terminate(record, grace_s=15.0):
+        if terminate(record, grace_s=15.0, sig=sandbox_signal if kind == "sandbox" else signal.SIGTERM):
             stopped.append(kind)
     return stopped

@@ -48,13 +48,13 @@ def spawn(
     return proc, ProcessRecord(name=name, pid=proc.pid, create_time=psutil.Process(proc.pid).create_time())
 
 
-def terminate(record: ProcessRecord, grace_s: float = 10.0) -> bool:
-    """SIGTERM, then SIGKILL after the grace period; True if the process was running."""
+def terminate(record: ProcessRecord, grace_s: float = 10.0, sig: signal.Signals = signal.SIGTERM) -> bool:
+    """`sig` (SIGTERM), then SIGKILL after the grace period; True if the process was running."""
     proc = record.alive()
     if proc is None:
         return False
     try:
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
         proc.wait(grace_s)
     except psutil.TimeoutExpired:
         proc.kill()

@@ -116,6 +116,7 @@ class Supervisor:
         self.started_at: dict[str, float] = {}
         self.due: dict[str, float] = {}  # child -> monotonic time of its pending restart
         self.stopping = False
+        self.keep_apps = False  # SIGUSR1: stop, but tell the sandbox host to leave apps serving
         me = psutil.Process()
         self.stack["supervisor"] = ProcessRecord(
             name="supervisor", pid=me.pid, create_time=me.create_time()
@@ -159,7 +160,8 @@ class Supervisor:
         self.stack["supervisor"] = None
         for name in reversed(list(self.commands)):
             record = self.records.get(name)
-            if record and terminate(record, grace_s=15.0):
+            sig = signal.SIGUSR1 if self.keep_apps and name == "sandbox" else signal.SIGTERM
+            if record and terminate(record, grace_s=15.0, sig=sig):
                 log.info("stopped %s", name)
             proc = self.children.get(name)
             if proc:
@@ -178,8 +180,13 @@ def main(argv: list[str] | None = None) -> None:
     def _stop(*_: object) -> None:
         supervisor.stopping = True
 
+    def _stop_keep_apps(*_: object) -> None:
+        supervisor.keep_apps = True
+        supervisor.stopping = True
+
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGUSR1, _stop_keep_apps)
     supervisor.run()
 
 

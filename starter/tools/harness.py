@@ -88,6 +88,25 @@ def _below_monitor(top: psutil.Process, found: dict[int, psutil.Process]) -> psu
     return top
 
 
+def routers_under(home: Path) -> list[psutil.Process]:
+    """The router processes (HAProxy, HOME under <home>/sandbox/routers) a host started there."""
+    prefix = str((home / "sandbox" / "routers").resolve()) + os.sep
+    return [p for p in processes_under(home) if _home_of(p).startswith(prefix)]
+
+
+def instances_under(home: Path) -> list[psutil.Process]:
+    """The app instances a host started under `home` (its routers excluded)."""
+    routers = {p.pid for p in routers_under(home)}
+    return [p for p in processes_under(home) if p.pid not in routers]
+
+
+def _home_of(proc: psutil.Process) -> str:
+    try:
+        return str(proc.environ().get("HOME", ""))
+    except psutil.Error:
+        return ""
+
+
 def wait_until(predicate: Callable[[], bool], timeout_s: float = 10.0, interval_s: float = 0.05) -> None:
     deadline = time.monotonic() + timeout_s
     while not predicate():
@@ -185,6 +204,39 @@ def demo(iid: str, deployment: str = "demo", version: str = "v1", **env: str) ->
     return InstanceSpec(
         instance_id=iid, deployment=deployment, version=version, command=["python", str(DEMO_APP)], env=env
     )
+
+
+# an app that answers GET with STREAM_BYTES bytes in 1 MiB writes (GET /health: an empty 200)
+STREAM_APP = """
+import os
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+SIZE = int(os.environ["STREAM_BYTES"]); CHUNK = b"x" * (1 << 20)
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        size = 0 if self.path == "/health" else SIZE
+        self.send_response(200); self.send_header("Content-Length", str(size)); self.end_headers()
+        for _ in range(size // len(CHUNK)):
+            self.wfile.write(CHUNK)
+    def log_message(self, *a): pass
+ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
+"""
+
+
+def streamer(iid: str, deployment: str, size_bytes: int) -> InstanceSpec:
+    """An instance that streams `size_bytes` (a multiple of 1 MiB) to every GET."""
+    return InstanceSpec(instance_id=iid, deployment=deployment, version="v1",
+                        command=["python", "-c", STREAM_APP], env={"STREAM_BYTES": str(size_bytes)})
+
+
+def read_and_discard(port: int, path: str = "/") -> int:
+    """GET `path` on 127.0.0.1:port and throw the body away as it comes; the bytes received."""
+    got, buf = 0, bytearray(1 << 20)
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: stream\r\nConnection: close\r\n\r\n".encode())
+        while n := sock.recv_into(buf):
+            got += n
+    return got
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 10.0) -> None:
