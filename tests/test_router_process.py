@@ -144,7 +144,8 @@ async def test_request_that_reached_a_backend_is_not_retried(host: HostProcess) 
                         command=["python", "-c", HANG_UP])
     port = await routed(host, "post", [hang, demo("post-v1-1", "post")])
     async with host.client() as client:
-        seen_file = Path((await client.get_instance("post-v1-0")).log_path).parent / "seen.txt"
+        # the app writes into its own home/ (the only writable dir of its sandbox)
+        seen_file = Path((await client.get_instance("post-v1-0")).log_path).parent / "home" / "seen.txt"
     codes: Counter[str] = Counter()
     async with httpx.AsyncClient(timeout=10) as http:
         for n in range(20):
