@@ -110,3 +110,18 @@ def test_worker_module_never_reaches_starter() -> None:
     for module in ours:
         reached |= graph.find_upstream_modules(module)
     assert sorted(m for m in reached if m.split(".")[0] == "starter") == []
+
+
+def test_workflows_pass_through_the_sandbox_only_models_and_activities() -> None:
+    """Anything else (decisions, workflow helpers) must be imported inside the sandbox, so its
+    determinism checks apply to it and no module-level state leaks between workflow runs."""
+    leaked = []
+    for path in sorted((REPO / "workflows").glob("*.py")):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.With) and _allowed_block(node):
+                for imp in (n for n in node.body if isinstance(n, ast.Import | ast.ImportFrom)):
+                    is_from = isinstance(imp, ast.ImportFrom)
+                    names = [imp.module or ""] if is_from else [a.name for a in imp.names]
+                    leaked += [f"{path.name}:{imp.lineno}: {n}" for n in names
+                               if not n.startswith(("coderunner.models", "activities"))]
+    assert leaked == []

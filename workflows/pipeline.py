@@ -27,14 +27,6 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.pipeline import PipelineActivities
-    from coderunner.decisions.pipeline_schedule import (
-        blocked_tasks,
-        pipeline_status,
-        pool_size,
-        priority_key,
-        ready_queue,
-        to_dispatch,
-    )
     from coderunner.models import search_attributes as sa
     from coderunner.models.pipeline import (
         DevStepRequest,
@@ -51,6 +43,17 @@ with workflow.unsafe.imports_passed_through():
         TaskView,
     )
     from coderunner.models.pipeline_io import PrepareResult
+
+
+# decisions are imported inside the sandbox: its determinism checks apply to them
+from coderunner.decisions.pipeline_schedule import (
+    blocked_tasks,
+    pipeline_status,
+    pool_size,
+    priority_key,
+    ready_queue,
+    to_dispatch,
+)
 
 PREPARE_RETRY = RetryPolicy(maximum_attempts=3, non_retryable_error_types=["PlanCycle"])
 DEV_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=5)
