@@ -18,10 +18,10 @@ install: $(BIN)/coderunner system-deps
 # bubblewrap (app sandboxes) and haproxy (the routers), from Debian's packages: installed as root,
 # else a one-line fix and exit 1. `tools` adds what the tests and benchmarks use.
 system-deps:
-	@bash deploy/system-deps.sh runtime
+	@sh deploy/system-deps.sh runtime
 
 tools:
-	@bash deploy/system-deps.sh test
+	@sh deploy/system-deps.sh test
 
 demo: install
 	$(BIN)/coderunner up
