@@ -23,7 +23,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from coderunner.config.ports import free_port
 from coderunner.models.deployment import DeploymentStatus
-from coderunner.models.rollout import RolloutPhase, RolloutStrategy
+from coderunner.models.rollout import AnalysisSettings, RolloutPhase, RolloutStrategy
 from coderunner.store.repository import Store
 from starter.sdk.errors import UserError
 from starter.tools.harness import HostProcess
@@ -85,7 +85,10 @@ async def test_two_workers_share_the_work_and_one_survives_a_kill9(
                 return all(d.status == DeploymentStatus.RUNNING for d in descs)
 
             await until(all_running, "the first deployments to run")
-            strategy = RolloutStrategy.from_shorthand("50,100", "2s", "10m")  # no windows: no traffic needed
+            # no windows and no evidence gate: this test is about workers, not analysis, and sends no traffic
+            strategy = RolloutStrategy.from_shorthand(
+                "50,100", "2s", "10m", AnalysisSettings(healthy_windows_per_step=0)
+            )
             await cr.rollouts.start(names[0], "v2", env={"VERSION": "v2"}, strategy=strategy)
             await cr.rollouts.wait(names[0], lambda s: s.canary_weight == 50, timeout_s=90)
             await cr.deploy(spec(late, REPLICAS, STARTUP_DELAY_S="2"), FAST)
