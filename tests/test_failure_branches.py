@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import json
 from pathlib import Path
 
 import pytest
@@ -24,18 +25,21 @@ from activities.sandbox import SandboxActivities
 from activities.store import StoreActivities
 from coderunner.hosts.provider import RouterNotFound
 from coderunner.models.activity_io import Ack, AuditEventInput, HealthWaitRequest
+from coderunner.models.autoscaler import BudgetAlert, BudgetSettings
 from coderunner.models.deployment import DeploymentStatus
 from coderunner.models.rollout import RolloutPhase
 from coderunner.models.sandbox import ProbeResult, RouterConfig, RouterInfo
 from coderunner.store.repository import Store
+from starter.sdk.autoscaling import Autoscaling
 from starter.sdk.errors import OperationError
 from starter.tools.harness import HostProcess
+from tests.autoscaler_helpers import rps_policy
 from tests.cleanup import removed_after
 from tests.conftest import FAST
 from tests.injection import injected_worker
 from tests.polling import until
 from tests.rollout_helpers import fast_strategy, router_weights
-from tests.test_deployment_workflow import host_instances, spec
+from tests.test_deployment_workflow import deployed, host_instances, spec
 
 MARKER = "injected-fault-7d1c"  # must never appear in history as plaintext
 
@@ -195,3 +199,42 @@ async def scrub_host(host: HostProcess, name: str) -> None:
             await client.destroy_instance(instance.instance_id)
         with contextlib.suppress(RouterNotFound):
             await client.delete_router(name)
+
+
+async def test_refused_budget_webhook_neither_stops_alerts_nor_decisions(
+    home: Path, temporal_env: WorkflowEnvironment, sandbox_host: HostProcess, store: Store, name: str
+) -> None:
+    calls: list[int] = []
+
+    @activity.defn(name="autoscale_budget_webhook")
+    async def refused_webhook(alert: BudgetAlert) -> Ack:
+        calls.append(alert.level)
+        raise ApplicationError(f"webhook refused the alert: 403 {MARKER}", non_retryable=True)
+
+    async with injected_worker(home, temporal_env, sandbox_host, store, [refused_webhook]) as cr:
+        async with removed_after(cr, name):
+            await deployed(cr, spec(name, 1))
+            auto = Autoscaling(cr)
+            # 1 instance at 36000/h = 10 per second: budget 60 is spent in about 6 s
+            policy = rps_policy(target=20, max_r=3, instance_hour_price=36000.0, budget_action="cap-current")
+            await auto.enable(name, policy, BudgetSettings(monthly=60, webhook_url="http://127.0.0.1:9/hook"))
+            try:
+                exhausted = await until(
+                    lambda: auto.status(name), lambda s: s.spend.level >= 100, "the budget exhausted"
+                )
+                decided = len(exhausted.decisions)
+                later = await until(
+                    lambda: auto.status(name),
+                    lambda s: len(s.decisions) >= decided + 2,
+                    "two more decisions after the refused webhooks",
+                )
+                assert later.spend.level == 100
+                assert sorted(calls) == [75, 90, 100]  # each alert tried once: refused is not retried
+                alerts = [
+                    json.loads(e.details_json)["level"]
+                    for e in store.list_events(name, 200)
+                    if e.kind == "budget_alert"
+                ]
+                assert sorted(alerts) == [75, 90, 100]  # the alerts themselves are not lost
+            finally:
+                await auto.disable(name)

@@ -88,9 +88,9 @@ async def test_scale_down_under_load_routes_out_drains_then_destroys_newest(
         desc = await cr.wait_settled(name, timeout_s=90)
         assert desc.status == DeploymentStatus.RUNNING, desc.status_reason
         async with load(desc.router_url or "", rps=80) as counts:
-            await asyncio.sleep(0.5)  # requests in flight on every instance when the scale lands
+            await more_requests(sandbox_host, name, 40)  # traffic on every instance when the scale lands
             await cr.scale(name, 2, reason="quiet")
-            await asyncio.sleep(0.5)
+            await more_requests(sandbox_host, name, 40)  # and through the two that are left
         newest = {f"{name}-v1-2", f"{name}-v1-3"}
         assert counts["200"] > 40 and set(counts) == {"200"}, counts  # no request failed
         steps = await scale_steps(client, name)
@@ -101,6 +101,17 @@ async def test_scale_down_under_load_routes_out_drains_then_destroys_newest(
         async with sandbox_host.client() as host:
             left = {i.instance_id for i in await host.list_instances(name)}
         assert left == {f"{name}-v1-0", f"{name}-v1-1"}
+
+
+async def more_requests(host: HostProcess, name: str, n: int) -> None:
+    """Wait (event-counted, not timed) until the router has answered `n` more requests."""
+
+    async def total() -> int:
+        async with host.client() as client:
+            return (await client.get_router(name)).total_requests
+
+    start = await total()
+    await until(total, lambda t: t >= start + n, f"{n} more requests through the router")
 
 
 async def healthy_in_router(host: HostProcess, name: str) -> set[str]:
