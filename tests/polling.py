@@ -31,20 +31,3 @@ async def until(
             return value
         assert time.monotonic() < deadline, f"{what}: not seen within {timeout_s:g}s; last: {value!r}"
         await asyncio.sleep(every_s)
-
-
-def until_sync(
-    fetch: Callable[[], T],
-    check: Callable[[T], bool],
-    what: str,
-    timeout_s: float = GENEROUS_S,
-    every_s: float = 0.1,
-) -> T:
-    """The same for plain functions (pids, files)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = fetch()
-        if check(value):
-            return value
-        assert time.monotonic() < deadline, f"{what}: not seen within {timeout_s:g}s; last: {value!r}"
-        time.sleep(every_s)

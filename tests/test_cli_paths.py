@@ -81,26 +81,43 @@ async def test_restart_stop_wait_start_wait(
         assert sum(i["healthy"] for i in started["instances"]) == 2
 
 
-def spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
-    """A long-running CLI command (`-f`, `--watch`) whose output the test reads line by line."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "starter.cli", *args],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 def lines_of(out: str, prefix: str = "") -> list[str]:
     return [line for line in out.splitlines() if line.startswith(prefix)]
 
 
-def read_lines(proc: subprocess.Popen[str], out: queue.Queue[str]) -> None:
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        out.put(line.rstrip("\n"))
+class Streamed:
+    """A long-running CLI command (`-f`, `--watch`) whose stdout lines the test reads as they come."""
+
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "starter.cli", *args],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line.rstrip("\n"))
+
+    async def next_line(self) -> str:
+        """Off the event loop (the in-process worker shares it); 60 s only guards a hang."""
+        return await asyncio.to_thread(self.lines.get, True, 60)
+
+    def interrupt(self) -> str:
+        """Ctrl-C, as a user stops it; returns its stderr."""
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            _, err = self.proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            _, err = self.proc.communicate()
+        return err or ""
 
 
 async def test_logs_tail_instance_and_follow(cr: CodeRunner, cli_env: dict[str, str], name: str) -> None:
@@ -121,24 +138,17 @@ async def test_logs_tail_instance_and_follow(cr: CodeRunner, cli_env: dict[str, 
         unknown = await acoderunner("logs", name, "--instance", f"{name}-v1-99", env=cli_env)
         assert unknown.returncode == 2 and first in unknown.stderr  # names the instances that exist
 
-        follow = spawn(["logs", name, "-f", "--instance", second, "--tail", "1"], cli_env)
-        seen: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=read_lines, args=(follow, seen), daemon=True).start()
+        follow = Streamed(["logs", name, "-f", "--instance", second, "--tail", "1"], cli_env)
         try:
             ticks: list[int] = []
             while len(ticks) < 6:  # new lines keep arriving: it follows, not prints once
-                line = await asyncio.to_thread(seen.get, True, 60)  # the worker shares this loop
+                line = await follow.next_line()
                 assert line.startswith(f"{second} | "), line
                 if " | tick " in line:
                     ticks.append(int(line.rsplit(" ", 1)[1]))
             assert ticks == list(range(ticks[0], ticks[0] + 6)), ticks  # in order, none lost
         finally:
-            follow.send_signal(signal.SIGINT)
-            try:
-                follow.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                follow.kill()
-                follow.wait()
+            follow.interrupt()
 
 
 async def test_describe_watch_redraws_until_interrupted(
@@ -146,24 +156,17 @@ async def test_describe_watch_redraws_until_interrupted(
 ) -> None:
     async with removed_after(cr, name):
         await deployed(cr, spec(name, 1))
-        watch = spawn(["describe", name, "--watch"], {**cli_env, "PYTHONUNBUFFERED": "1"})
-        seen: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=read_lines, args=(watch, seen), daemon=True).start()
+        watch = Streamed(["describe", name, "--watch"], cli_env)
+        err = ""
         try:
             redraws = 0
             while redraws < 3:  # bounded by events (three redraws), the timeout only guards a hang
-                line = await asyncio.to_thread(seen.get, True, 60)  # the worker shares this loop
+                line = await watch.next_line()
                 redraws += f"deployment  {name}" in line  # one header per redraw (cleared on a tty)
                 assert "Traceback" not in line
         finally:
-            watch.send_signal(signal.SIGINT)
-            try:
-                watch.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                watch.kill()
-                watch.wait()
+            err = watch.interrupt()
         assert redraws >= 3
-        err = watch.stderr.read() if watch.stderr else ""
         assert "Traceback" not in err, err
 
 

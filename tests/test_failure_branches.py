@@ -35,7 +35,6 @@ from starter.sdk.errors import OperationError
 from starter.tools.harness import HostProcess
 from tests.autoscaler_helpers import rps_policy
 from tests.cleanup import removed_after
-from tests.conftest import FAST
 from tests.injection import injected_worker
 from tests.polling import until
 from tests.rollout_helpers import fast_strategy, router_weights
@@ -58,9 +57,7 @@ async def test_restart_whose_surge_fails_keeps_old_instances_and_encrypts_the_re
 
     async with injected_worker(home, temporal_env, sandbox_host, store, [surge_never_healthy]) as cr:
         async with removed_after(cr, name):
-            await cr.deploy(spec(name, 2), FAST)
-            before = await cr.wait_settled(name, timeout_s=90)
-            assert before.status == DeploymentStatus.RUNNING, before.status_reason
+            before = await deployed(cr, spec(name, 2))
             old = sorted(i.instance_id for i in before.instances)
             armed.set()
             with pytest.raises(OperationError, match="restart stopped, old instances kept") as err:
@@ -98,9 +95,7 @@ async def test_store_writes_are_retried_until_they_land_once(
 
     async with injected_worker(home, temporal_env, sandbox_host, store, [flaky_record_event]) as cr:
         async with removed_after(cr, name):
-            await cr.deploy(spec(name, 1), FAST)
-            desc = await cr.wait_settled(name, timeout_s=90)
-            assert desc.status == DeploymentStatus.RUNNING, desc.status_reason
+            await deployed(cr, spec(name, 1))
             await cr.scale(name, 2, reason="more")
             kinds = await until(
                 lambda: asyncio.to_thread(lambda: [e.kind for e in store.list_events(name, 50)]),
@@ -127,9 +122,7 @@ async def test_canary_that_cannot_grow_at_a_later_step_aborts_back_to_stable(
     strategy = fast_strategy("25,50,100", "2s", inconclusive_limit=10_000)
     async with injected_worker(home, temporal_env, sandbox_host, store, [second_canary_never_healthy]) as cr:
         async with removed_after(cr, name):
-            await cr.deploy(spec(name, replicas), FAST)
-            desc = await cr.wait_settled(name, timeout_s=90)
-            assert desc.status == DeploymentStatus.RUNNING, desc.status_reason
+            desc = await deployed(cr, spec(name, replicas))
             stable = sorted(i.instance_id for i in desc.instances)
             await cr.rollouts.start(name, "v2", env={"VERSION": "v2"}, strategy=strategy)
             reached = await cr.rollouts.wait(name, lambda s: s.canary_weight == 25)
@@ -168,9 +161,7 @@ async def test_refused_weight_aborts_the_rollout_and_keeps_the_deployment_servin
     strategy = fast_strategy("25,50,100", "2s", inconclusive_limit=10_000)
     try:
         async with injected_worker(home, temporal_env, sandbox_host, store, [refuse_canary_weights]) as cr:
-            await cr.deploy(spec(name, 2), FAST)
-            desc = await cr.wait_settled(name, timeout_s=90)
-            assert desc.status == DeploymentStatus.RUNNING, desc.status_reason
+            desc = await deployed(cr, spec(name, 2))
             stable = sorted(i.instance_id for i in desc.instances)
             await cr.rollouts.start(name, "v2", env={"VERSION": "v2"}, strategy=strategy)
             child = cr.client.get_workflow_handle(f"rollout/{name}/v2")
