@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
@@ -49,6 +50,11 @@ async def cli_json(env: dict[str, str], *args: str) -> dict:  # type: ignore[typ
     result = await acoderunner(*args, "--json", env=env)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+
+async def autoscale_status(env: dict[str, str], name: str, check: Any, what: str) -> dict:  # type: ignore[type-arg]
+    """`autoscale status --json` polled until `check` holds (signals apply asynchronously)."""
+    return await until(lambda: cli_json(env, "autoscale", "status", name), check, what)
 
 
 def ok(result: subprocess.CompletedProcess[str]) -> str:
@@ -174,80 +180,31 @@ async def test_autoscale_subcommands_and_cost(cr: CodeRunner, cli_env: dict[str,
     async with removed_after(cr, name):
         await deployed(cr, spec(name, 1))
         try:
-            ok(
-                await acoderunner(
-                    "autoscale",
-                    "enable",
-                    name,
-                    "--policy",
-                    "dev",
-                    "--min",
-                    "1",
-                    "--max",
-                    "3",
-                    "--target-rps",
-                    "1000",
-                    "--sync-interval",
-                    "1s",
-                    "--price",
-                    "3.6",
-                    "--budget",
-                    "100",
-                    env=cli_env,
-                )
-            )
+            policy = ["--policy", "dev", "--min", "1", "--target-rps", "1000", "--sync-interval", "1s"]
+            budget = ["--price", "3.6", "--budget", "100"]
+            ok(await acoderunner("autoscale", "enable", name, *policy, "--max", "3", *budget, env=cli_env))
             status = await cli_json(cli_env, "autoscale", "status", name)
             assert status["policy"]["max_replicas"] == 3 and status["paused"] is False
 
             ok(await acoderunner("autoscale", "pause", name, "--reason", "freeze", env=cli_env))
-            status = await until(
-                lambda: cli_json(cli_env, "autoscale", "status", name),
-                lambda s: s["paused"] is True,
-                "paused",
-            )
+            status = await autoscale_status(cli_env, name, lambda s: s["paused"] is True, "paused")
             ok(await acoderunner("autoscale", "resume", name, env=cli_env))
-            await until(
-                lambda: cli_json(cli_env, "autoscale", "status", name),
-                lambda s: s["paused"] is False,
-                "resumed",
-            )
+            await autoscale_status(cli_env, name, lambda s: s["paused"] is False, "resumed")
 
-            ok(
-                await acoderunner(
-                    "autoscale",
-                    "set-policy",
-                    name,
-                    "--policy",
-                    "dev",
-                    "--min",
-                    "1",
-                    "--max",
-                    "4",
-                    "--target-rps",
-                    "1000",
-                    "--sync-interval",
-                    "1s",
-                    env=cli_env,
-                )
-            )
-            await until(
-                lambda: cli_json(cli_env, "autoscale", "status", name),
-                lambda s: s["policy"]["max_replicas"] == 4,
-                "the new policy in place",
+            ok(await acoderunner("autoscale", "set-policy", name, *policy, "--max", "4", env=cli_env))
+            await autoscale_status(
+                cli_env, name, lambda s: s["policy"]["max_replicas"] == 4, "the new policy in place"
             )
 
             ok(await acoderunner("scale", name, "2", "--reason", "by hand", env=cli_env))
-            await until(
-                lambda: cli_json(cli_env, "autoscale", "status", name),
+            await autoscale_status(
+                cli_env,
+                name,
                 lambda s: s["override"] is not None and s["override"]["replicas"] == 2,
                 "a manual scale becomes an override",
             )
             ok(await acoderunner("autoscale", "clear-override", name, env=cli_env))
-            await until(
-                lambda: cli_json(cli_env, "autoscale", "status", name),
-                lambda s: s["override"] is None,
-                "the override cleared",
-            )
+            await autoscale_status(cli_env, name, lambda s: s["override"] is None, "the override cleared")
 
             [month] = await cli_json(cli_env, "cost", name)  # spend accrues from instance time
             assert month["budget"] == 100.0 and month["spend"] > 0 and month["projection"] >= month["spend"]
