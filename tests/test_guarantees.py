@@ -16,10 +16,16 @@ import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
-from coderunner.models.deployment import DeploymentDescription, DeploymentStatus, DeploymentTimings
+from coderunner.models.deployment import (
+    DeploymentDescription,
+    DeploymentStatus,
+    DeploymentTimings,
+    InstanceRecord,
+)
 from coderunner.models.sandbox import InstanceState, RouterConfig
 from starter.sdk import CodeRunner
 from starter.tools.harness import HostProcess, alive
@@ -175,44 +181,67 @@ FROZEN = DeploymentTimings(
 )
 
 
+@contextlib.asynccontextmanager
+async def one_frozen(cr: CodeRunner, name: str) -> AsyncIterator[InstanceRecord]:
+    """Two instances up, the first frozen with SIGSTOP (alive, answers nothing); thawed on the way out."""
+    await cr.deploy(spec(name, 2), FROZEN)
+    desc = await cr.wait_settled(name, timeout_s=90)
+    assert desc.status == DeploymentStatus.RUNNING, desc.status_reason
+    victim = desc.instances[0]
+    assert victim.pid and alive(victim.pid)
+    os.kill(victim.pid, signal.SIGSTOP)
+    try:
+        yield victim
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(victim.pid, signal.SIGCONT)
+
+
+def failures_of(desc: DeploymentDescription, victim: InstanceRecord) -> int:
+    """The victim's failed probes in a row, -1 once it is gone."""
+    return next((r.consecutive_failures for r in desc.instances if r.instance_id == victim.instance_id), -1)
+
+
+async def degraded_by(cr: CodeRunner, name: str, victim: InstanceRecord) -> DeploymentDescription:
+    return await until(
+        lambda: cr.describe(name),
+        lambda d: d.status == DeploymentStatus.DEGRADED and failures_of(d, victim) >= 1,
+        "degraded with the frozen instance still kept",
+    )
+
+
 async def test_frozen_instance_degrades_then_is_replaced_after_threshold(cr: CodeRunner, name: str) -> None:
-    async with removed_after(cr, name):
-        await cr.deploy(spec(name, 2), FROZEN)
-        desc = await cr.wait_settled(name, timeout_s=90)
-        assert desc.status == DeploymentStatus.RUNNING, desc.status_reason
-        victim = desc.instances[0]
-        assert victim.pid and alive(victim.pid)
-        os.kill(victim.pid, signal.SIGSTOP)  # alive, but answers nothing
-        try:
+    async with removed_after(cr, name), one_frozen(cr, name) as victim:
+        seen_degraded = await degraded_by(cr, name, victim)
+        assert failures_of(seen_degraded, victim) < FROZEN.unhealthy_threshold
+        assert seen_degraded.replacements == 0
+        assert seen_degraded.status_reason and "1/2 instances healthy" in seen_degraded.status_reason
+        replaced = await until(
+            lambda: cr.describe(name),
+            lambda d: (
+                d.replacements == 1
+                and d.status == DeploymentStatus.RUNNING
+                and sum(i.healthy for i in d.instances) == 2
+            ),
+            "the frozen instance replaced and the deployment running again",
+        )
+        assert victim.instance_id not in {i.instance_id for i in replaced.instances}
+        [event] = [e for e in replaced.events if e.kind == "instance_replaced"]
+        assert (
+            f"{victim.instance_id} replaced: {FROZEN.unhealthy_threshold} failed health checks"
+            in event.message
+        )
 
-            def victim_record(d: DeploymentDescription) -> int:
-                return next(
-                    (r.consecutive_failures for r in d.instances if r.instance_id == victim.instance_id), -1
-                )
 
-            seen_degraded = await until(
-                lambda: cr.describe(name),
-                lambda d: d.status == DeploymentStatus.DEGRADED and victim_record(d) >= 1,
-                "degraded with the frozen instance still kept",
-            )
-            assert victim_record(seen_degraded) < FROZEN.unhealthy_threshold
-            assert seen_degraded.replacements == 0
-            assert seen_degraded.status_reason and "1/2 instances healthy" in seen_degraded.status_reason
-            replaced = await until(
-                lambda: cr.describe(name),
-                lambda d: (
-                    d.replacements == 1
-                    and d.status == DeploymentStatus.RUNNING
-                    and sum(i.healthy for i in d.instances) == 2
-                ),
-                "the frozen instance replaced and the deployment running again",
-            )
-            assert victim.instance_id not in {i.instance_id for i in replaced.instances}
-            [event] = [e for e in replaced.events if e.kind == "instance_replaced"]
-            assert (
-                f"{victim.instance_id} replaced: {FROZEN.unhealthy_threshold} failed health checks"
-                in event.message
-            )
-        finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(victim.pid, signal.SIGCONT)
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: a sweep marks a live instance unhealthy but does not rewire the router, so it keeps its "
+    "share of traffic until replaced (unhealthy_threshold sweeps later); wire_router promises "
+    "'route to healthy instances'",
+)
+async def test_unhealthy_instance_leaves_the_router_before_its_replacement(
+    cr: CodeRunner, sandbox_host: HostProcess, name: str
+) -> None:
+    async with removed_after(cr, name), one_frozen(cr, name) as victim:
+        await degraded_by(cr, name, victim)
+        assert victim.instance_id not in await healthy_in_router(sandbox_host, name)
