@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from hypothesis import settings
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -27,6 +28,10 @@ from coderunner.store.repository import Store
 from starter.sdk import CodeRunner
 from starter.tools.harness import HostProcess
 from workflows.registry import WORKFLOW_RUNNER, WORKFLOWS
+
+# property tests on a shared, loaded machine: no per-example deadline (a slow example is not a bug)
+settings.register_profile("loaded-machine", deadline=None)
+settings.load_profile("loaded-machine")
 
 CAN_AFTER = 300
 FAST = DeploymentTimings(sweep_interval_s=1.0, health_deadline_s=20.0, drain_s=0.2, stop_grace_s=2.0)

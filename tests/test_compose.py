@@ -182,7 +182,9 @@ def test_dockerfile_defaults() -> None:
 
 
 def test_setup_scripts_parse() -> None:
-    for script in (REPO / "deploy").rglob("*.sh"):
+    scripts = sorted((REPO / "deploy").rglob("*.sh"))
+    assert scripts, "no setup script under deploy/"
+    for script in scripts:
         result = subprocess.run(["sh", "-n", str(script)], capture_output=True, text=True, check=False)
         assert result.returncode == 0, f"{script}: {result.stderr}"
 

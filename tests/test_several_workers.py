@@ -9,10 +9,8 @@ PostgreSQL records and audit trail complete, each audit event once.
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import contextlib
-import time
 import uuid
 from pathlib import Path
 
@@ -27,6 +25,7 @@ from coderunner.models.rollout import AnalysisSettings, RolloutPhase, RolloutStr
 from coderunner.store.repository import Store
 from starter.sdk.errors import UserError
 from starter.tools.harness import HostProcess
+from tests.polling import until
 from tests.test_deployment_workflow import FAST, host_instances, spec
 from tests.test_durability import instance_processes
 from tests.test_store import postgres_url  # noqa: F401  (the session's own PostgreSQL database)
@@ -45,12 +44,6 @@ def activities_run(metrics_url: str) -> float:
     return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples
                if s.name == "temporal_activity_execution_latency_count")
 
-
-async def until(check: object, what: str, timeout_s: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not await check():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.2)
 
 
 async def test_two_workers_share_the_work_and_one_survives_a_kill9(
@@ -78,13 +71,14 @@ async def test_two_workers_share_the_work_and_one_survives_a_kill9(
             async def both_worked() -> bool:
                 return all(activities_run(u) > 0 for u in urls)
 
-            await until(both_worked, f"both workers to run activities ({workers.log(1)} {workers.log(2)})")
+            await until(both_worked, bool,
+                        f"both workers to run activities ({workers.log(1)} {workers.log(2)})", 90.0)
 
             async def all_running() -> bool:
                 descs = [await cr.describe(n) for n in names]
                 return all(d.status == DeploymentStatus.RUNNING for d in descs)
 
-            await until(all_running, "the first deployments to run")
+            await until(all_running, bool, "the first deployments to run", 90.0)
             # no windows and no evidence gate: this test is about workers, not analysis, and sends no traffic
             strategy = RolloutStrategy.from_shorthand(
                 "50,100", "2s", "10m", AnalysisSettings(healthy_windows_per_step=0)
@@ -96,7 +90,7 @@ async def test_two_workers_share_the_work_and_one_survives_a_kill9(
             async def late_creating() -> bool:
                 return bool(await host_instances(sandbox_host, late))
 
-            await until(late_creating, "the late deployment's creates to start")
+            await until(late_creating, bool, "the late deployment's creates to start", 90.0)
             workers.kill9(procs[0])  # mid-rollout and mid-deploy
             assert procs[1].poll() is None
 
@@ -109,7 +103,8 @@ async def test_two_workers_share_the_work_and_one_survives_a_kill9(
                 return all(d.status == DeploymentStatus.RUNNING and len(d.instances) == REPLICAS
                            and all(i.healthy for i in d.instances) for d in descs)
 
-            await until(settled, f"every deployment to settle on the survivor ({workers.log(2)})", 120)
+            await until(settled, bool, f"every deployment to settle on the survivor ({workers.log(2)})",
+                        120.0)
             for name in everything:
                 version = "v2" if name == names[0] else "v1"
                 desc = await cr.describe(name)

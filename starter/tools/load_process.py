@@ -41,7 +41,9 @@ async def load(url: str, rps: float = 150.0) -> AsyncIterator[collections.Counte
     finally:
         proc.send_signal(signal.SIGTERM)
         out, _ = await proc.communicate()
-        counts.update(json.loads(out or b"{}"))
+        if proc.returncode != 0 or not out.strip():  # a crashed load must not read as "no failures"
+            raise RuntimeError(f"load process exited {proc.returncode} without its counts: {out!r}")
+        counts.update(json.loads(out))
 
 
 async def main(url: str, rps: float, max_s: float = 300.0) -> None:
