@@ -89,7 +89,8 @@ SEQUENTIAL = "canary-sequential-judgement"  # SPRT on errors, abort at once on s
 STATISTICS = "rollout-window-statistics"  # the activity returns statistics, not raw samples
 CONTINUE_AS_NEW = "rollout-continue-as-new"
 EVIDENCE_GATE = "rollout-evidence-gate"  # issue 16: leave a weight only after healthy evidence
-PATCHES = (DERIVED_PHASE, SEQUENTIAL, STATISTICS, CONTINUE_AS_NEW, EVIDENCE_GATE)
+REFUSED_WEIGHT_ABORTS = "rollout-refused-weight-aborts"  # a weight the router refused rolls back
+PATCHES = (DERIVED_PHASE, SEQUENTIAL, STATISTICS, CONTINUE_AS_NEW, EVIDENCE_GATE, REFUSED_WEIGHT_ABORTS)
 
 
 class _Abort(Exception):
@@ -362,6 +363,8 @@ class CanaryRolloutWorkflow:
     async def _set_weight(self, weight: int, aborting: bool = False, reason: str = "") -> None:
         ack = await self._call(CommandKind.SET_WEIGHT, weight=weight, aborting=aborting, reason=reason)
         if not ack.ok:
+            if not aborting and self._on(REFUSED_WEIGHT_ABORTS):
+                raise _Abort(f"the deployment could not apply weight {weight}%: {ack.detail}")
             raise ApplicationError(f"deployment refused weight {weight}: {ack.detail}")
         self._weight = weight
         self._next_window = workflow.time() + self._settings.interval_s

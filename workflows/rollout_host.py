@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import ValidationError
 from temporalio import workflow
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
-from temporalio.exceptions import ApplicationError, ChildWorkflowError
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
@@ -61,6 +61,10 @@ _NOT_ROLLABLE = (DeploymentStatus.STOPPED, DeploymentStatus.DELETING, Deployment
 def rollout_id(name: str, version: str, config_version: int | None = None) -> str:
     """`rollout/<name>/<version>`; a config release of the same app version adds `+config-<N>`."""
     return f"rollout/{name}/{version}" + (f"+config-{config_version}" if config_version else "")
+
+# A rollout command whose activity fails (a refused router weight) is answered "not done" instead of
+# failing the whole deployment workflow; the rollout then rolls itself back.
+COMMAND_FAILURE_ACKED = "rollout-command-failure-acked"
 
 
 class RolloutHost:
@@ -216,6 +220,24 @@ class RolloutHost:
         if item.kind == CommandKind.EVENT:
             await self.event(item.event_kind, item.message, item.actor, item.reason)
             return
+        weight_before = link.canary_weight
+        try:
+            await self._apply(item, ack)
+        except ActivityError as err:
+            if not workflow.patched(COMMAND_FAILURE_ACKED):
+                raise  # old runs: the failure ends the deployment workflow (the bug this patch fixes)
+            # the deployment keeps serving: the rollout hears "not done" and rolls itself back
+            link.canary_weight = weight_before
+            ack.ok, ack.detail = False, failure_message(err)
+            await self.event("rollout_command_failed", f"{item.kind.value} failed: {ack.detail}")
+        ack.canary_instances = [r.instance_id for r in self.ops.canary()]
+        await self.publish()
+        await self._ack(item.rollout_id, ack)
+
+    async def _apply(self, item: RolloutCommand, ack: CommandAck) -> None:
+        """Carry out one command of the child; an activity failure propagates to `process`."""
+        link = self.state.rollout
+        assert link is not None
         if item.kind == CommandKind.ADD_CANARY:
             ack.detail = await self._grow_canary(item.count)
             ack.ok = ack.detail is None
@@ -236,9 +258,6 @@ class RolloutHost:
                 self.ops.settle(None)
                 await self.event("recovered", f"100% on {self.state.spec.version}, canary removed: "
                                  f"{self.state.status.value}")
-        ack.canary_instances = [r.instance_id for r in self.ops.canary()]
-        await self.publish()
-        await self._ack(item.rollout_id, ack)
 
     async def _grow_canary(self, count: int) -> str | None:
         assert self.state.rollout_spec is not None
