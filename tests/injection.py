@@ -22,7 +22,7 @@ from coderunner.store.repository import Store
 from starter.sdk import CodeRunner
 from starter.tools.harness import HostProcess
 from tests.conftest import settings_for
-from workflows.registry import WORKFLOWS
+from workflows.registry import WORKFLOW_RUNNER, WORKFLOWS
 
 
 def activity_name(fn: Callable[..., Any]) -> str:
@@ -45,7 +45,8 @@ async def injected_worker(
     assert len(real) + len(fakes) == len(activities(provider, store)), "a fake names no real activity"
     queue = f"inject-{uuid.uuid4().hex[:8]}"
     try:
-        async with Worker(env.client, task_queue=queue, workflows=WORKFLOWS, activities=[*real, *fakes]):
+        async with Worker(env.client, task_queue=queue, workflows=WORKFLOWS, workflow_runner=WORKFLOW_RUNNER,
+                          activities=[*real, *fakes]):
             yield CodeRunner(env.client, settings_for(home, env, host, queue))
     finally:
         await provider.aclose()

@@ -125,3 +125,18 @@ def test_workflows_pass_through_the_sandbox_only_models_and_activities() -> None
                     leaked += [f"{path.name}:{imp.lineno}: {n}" for n in names
                                if not n.startswith(("coderunner.models", "activities"))]
     assert leaked == []
+
+
+def test_every_worker_and_replayer_uses_the_project_sandbox_runner() -> None:
+    """Without WORKFLOW_RUNNER a model module re-imported inside the sandbox makes a second class of a
+    model (`Resources`, `ConfigRef`) that pydantic refuses: every Worker and Replayer must pass it."""
+    missing = []
+    files = [REPO / "worker.py", *(REPO / "tests").rglob("*.py"), *(REPO / "bench").glob("*.py")]
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and ast.unparse(node.func) in ("Worker", "Replayer"):
+                if "workflows" in {k.arg for k in node.keywords} and "workflow_runner" not in {
+                    k.arg for k in node.keywords
+                }:
+                    missing.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert missing == []

@@ -11,7 +11,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from workflows.registry import WORKFLOWS
+from workflows.registry import WORKFLOW_RUNNER, WORKFLOWS
 
 HISTORIES = Path(__file__).parent / "histories"
 
@@ -29,7 +29,7 @@ async def test_recorded_pipeline_replays(file: str, workflow_id: str, activities
         e for e in history.events if e.WhichOneof("attributes") == "activity_task_scheduled_event_attributes"
     ]
     assert len(scheduled) == activities  # prepare + one dev step per task that was not blocked
-    result = await Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter).replay_workflow(
-        history
-    )
+    result = await Replayer(
+        workflows=WORKFLOWS, workflow_runner=WORKFLOW_RUNNER, data_converter=pydantic_data_converter
+    ).replay_workflow(history)
     assert result.replay_failure is None

@@ -363,9 +363,13 @@ class CanaryRolloutWorkflow:
     async def _set_weight(self, weight: int, aborting: bool = False, reason: str = "") -> None:
         ack = await self._call(CommandKind.SET_WEIGHT, weight=weight, aborting=aborting, reason=reason)
         if not ack.ok:
-            if not aborting and self._on(REFUSED_WEIGHT_ABORTS):
+            if not self._on(REFUSED_WEIGHT_ABORTS):
+                raise ApplicationError(f"deployment refused weight {weight}: {ack.detail}")
+            if not aborting:
                 raise _Abort(f"the deployment could not apply weight {weight}%: {ack.detail}")
-            raise ApplicationError(f"deployment refused weight {weight}: {ack.detail}")
+            # rolling back and even that was refused: the router kept its last weights; go on cleaning up
+            await self._event("rollout_weight_refused", f"could not set {weight}%: {ack.detail}")
+            return
         self._weight = weight
         self._next_window = workflow.time() + self._settings.interval_s
         self._history = []  # windows at the old weight say little about the new one
