@@ -143,3 +143,11 @@ def worker_env(home: Path, env: WorkflowEnvironment, host: HostProcess, task_que
         "CODERUNNER_TASK_QUEUE": task_queue,
         "CODERUNNER_DATABASE_URL": f"sqlite:///{HomeLayout(home).app_db}",
     }
+
+
+@pytest.fixture
+def cli_env(
+    home: Path, temporal_env: WorkflowEnvironment, sandbox_host: HostProcess, worker: Worker
+) -> dict[str, str]:
+    """Environment for the real `coderunner` binary, pointed at the session's stack and worker."""
+    return worker_env(home, temporal_env, sandbox_host, "coderunner-tests")

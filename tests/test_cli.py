@@ -8,20 +8,10 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
-from temporalio.testing import WorkflowEnvironment
 
-from starter.tools.harness import HostProcess
 from tests.cli_helpers import REPO, acoderunner, coderunner
-from tests.conftest import worker_env
 
 SPEC = str(REPO / "examples" / "demo_app" / "spec.yaml")
-
-
-@pytest.fixture
-def cli_env(
-    home: Path, temporal_env: WorkflowEnvironment, sandbox_host: HostProcess, worker: object
-) -> dict[str, str]:
-    return worker_env(home, temporal_env, sandbox_host, "coderunner-tests")
 
 
 async def assert_no_workflow(client: Client, name: str) -> None:

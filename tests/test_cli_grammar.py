@@ -9,10 +9,8 @@ from __future__ import annotations
 import json
 import socket
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
-from temporalio.testing import WorkflowEnvironment
 
 from coderunner.decisions.cost import project_month_at_rate
 from coderunner.models.deployment import (
@@ -24,20 +22,13 @@ from coderunner.models.deployment import (
 from coderunner.models.rollout import RolloutLink, RolloutPhase
 from starter.cli.rollouts import expand_short_form
 from starter.sdk import CodeRunner
-from starter.tools.harness import HostProcess, settled
+from starter.tools.harness import settled
 from starter.views.tables import age, description, table
 from tests.cli_helpers import acoderunner, coderunner
-from tests.conftest import worker_env
 from tests.rollout_helpers import deployed_v1
 
 SLOW = ["--steps", "10,50,100", "--step-duration", "300s", "--analysis-interval", "30s",
         "--scale-down-delay", "0s"]
-
-
-@pytest.fixture
-def cli_env(home: Path, temporal_env: WorkflowEnvironment, sandbox_host: HostProcess, worker: object
-            ) -> dict[str, str]:
-    return worker_env(home, temporal_env, sandbox_host, "coderunner-tests")
 
 
 def test_plain_coderunner_prints_help_and_version_exits_0() -> None:

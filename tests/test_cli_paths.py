@@ -14,18 +14,13 @@ import signal
 import subprocess
 import sys
 import threading
-from pathlib import Path
 from typing import Any
-
-import pytest
-from temporalio.testing import WorkflowEnvironment
 
 from coderunner.models.deployment import DeploymentSpec
 from starter.sdk import CodeRunner
 from starter.tools.harness import HostProcess
 from tests.cleanup import removed_after
 from tests.cli_helpers import REPO, acoderunner
-from tests.conftest import worker_env
 from tests.polling import until
 from tests.test_deployment_workflow import DEMO, deployed, host_instances, spec
 
@@ -37,13 +32,6 @@ TICKING = [
     f'(i=0; while [ $i -lt {TICKS} ]; do i=$((i+1)); echo "tick $i"; sleep 0.1; done) '
     f"& exec {sys.executable} {DEMO}",
 ]
-
-
-@pytest.fixture
-def cli_env(
-    home: Path, temporal_env: WorkflowEnvironment, sandbox_host: HostProcess, worker: object
-) -> dict[str, str]:
-    return worker_env(home, temporal_env, sandbox_host, "coderunner-tests")
 
 
 async def cli_json(env: dict[str, str], *args: str) -> dict:  # type: ignore[type-arg]

@@ -14,28 +14,22 @@ import shutil
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
-from temporalio.testing import WorkflowEnvironment
 
 from starter.sdk import CodeRunner
-from starter.tools.harness import HostProcess
 from starter.tools.load_process import load
 from tests.cli_helpers import REPO, acoderunner
-from tests.conftest import worker_env
 from tests.rollout_helpers import deployed_v1, fast_strategy
 
 
 @pytest.fixture
-def cli_env(
-    home: Path, temporal_env: WorkflowEnvironment, sandbox_host: HostProcess, worker: object
-) -> dict[str, str]:
-    return {**worker_env(home, temporal_env, sandbox_host, "coderunner-tests"), "COLUMNS": "160"}
+def wide_env(cli_env: dict[str, str]) -> dict[str, str]:
+    return {**cli_env, "COLUMNS": "160"}
 
 
 async def test_get_shows_status_versions_weights_verdicts_and_the_instance_tree(
-    cr: CodeRunner, cli_env: dict[str, str], name: str
+    cr: CodeRunner, wide_env: dict[str, str], name: str
 ) -> None:
     desc = await deployed_v1(cr, name, replicas=2)
     try:
@@ -43,7 +37,7 @@ async def test_get_shows_status_versions_weights_verdicts_and_the_instance_tree(
             await cr.rollouts.start(name, "v2", env={"VERSION": "v2"},
                                     strategy=fast_strategy("50,100", step_duration="10m"))
             await cr.rollouts.wait(name, lambda s: s.canary_weight == 50 and s.windows_total >= 2, 90)
-            result = await acoderunner("get", name, env=cli_env)
+            result = await acoderunner("get", name, env=wide_env)
         assert result.returncode == 0, result.stderr
         out = result.stdout
         now = await cr.describe(name)
@@ -63,15 +57,15 @@ async def test_get_shows_status_versions_weights_verdicts_and_the_instance_tree(
 
         await cr.rollouts.abort(name, reason="seen enough")
         await cr.rollouts.wait(name, timeout_s=60)
-        after = (await acoderunner("get", name, env=cli_env)).stdout
+        after = (await acoderunner("get", name, env=wide_env)).stdout
         assert "Version:" in after and "v1 (stable)" in after and "v1 → v2 aborted" in after
         assert "revision v2" not in after or "canary" not in after.split("revision v2")[1][:20]
     finally:
         await cr.delete(name, reason="test done")
 
 
-async def test_get_unknown_deployment_exits_2(cli_env: dict[str, str]) -> None:
-    result = await acoderunner("get", "no-such-app", env=cli_env)
+async def test_get_unknown_deployment_exits_2(wide_env: dict[str, str]) -> None:
+    result = await acoderunner("get", "no-such-app", env=wide_env)
     assert result.returncode == 2 and "no deployment named" in result.stderr
 
 
@@ -81,11 +75,11 @@ def tmux(server: str, *args: str) -> str:
 
 
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux drives a real terminal for --watch")
-async def test_get_watch_redraws_in_place(cr: CodeRunner, cli_env: dict[str, str], name: str) -> None:
+async def test_get_watch_redraws_in_place(cr: CodeRunner, wide_env: dict[str, str], name: str) -> None:
     """In a real terminal (tmux), a scale shows up on the same screen without a second header."""
     await deployed_v1(cr, name, replicas=1)
     session = f"get-{name}"
-    env_args = [a for k, v in cli_env.items() if k.startswith(("CODERUNNER_", "PATH", "HOME"))
+    env_args = [a for k, v in wide_env.items() if k.startswith(("CODERUNNER_", "PATH", "HOME"))
                 for a in ("-e", f"{k}={v}")]
     cmd = f"{sys.executable} -m starter.cli get {name} --watch"
     await asyncio.to_thread(tmux, session, "new-session", "-d", "-s", session, "-x", "160", "-y", "50",

@@ -6,14 +6,19 @@ from __future__ import annotations
 
 import os
 import resource
+import shutil
 import signal
 import stat
+import subprocess
+import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 
+from coderunner.hosts import isolation
 from coderunner.hosts.isolation import BWRAP_ENV, decode_exit
 from coderunner.hosts.limits import detect_cgroups, rlimits
 from coderunner.hosts.provider import InvalidRequest
@@ -156,3 +161,31 @@ def test_rlimits_follow_the_spec() -> None:
     assert by_cgroup[resource.RLIMIT_NPROC] == (16, 16) and resource.RLIMIT_DATA not in by_cgroup
     shared_uid = {which for which, _, _ in rlimits(res, own_uid=False, memory_by_cgroup=False)}
     assert resource.RLIMIT_NPROC not in shared_uid and resource.RLIMIT_DATA in shared_uid
+
+
+def test_a_checkout_under_tmp_stays_visible_read_only_to_the_app() -> None:
+    """A clone under /tmp (CI's, a user's scratch checkout) is hidden by the sandbox's private /tmp:
+    the app's directory and interpreter are bound back, read-only, through 0755 directories."""
+    tmp_path = Path(tempfile.mkdtemp(prefix="checkout-", dir="/tmp"))
+    os.chmod(tmp_path, 0o755)
+    app_dir = tmp_path / "checkout" / "app"
+    app_dir.mkdir(parents=True)
+    (app_dir / "app.py").write_text("print('hello from the checkout')\n")
+    state = tmp_path / "checkout" / ".coderunner"
+    home = state / "sandbox" / "instances" / "i-0" / "home"
+    home.mkdir(parents=True)
+    (state / "codec.key").write_text("secret")
+    bwrap = isolation.bwrap_path()
+    assert bwrap, "bubblewrap is required: `make install` installs it"
+    uid = 61234 if isolation.privileged() else None
+    argv = isolation.bwrap_argv(bwrap, state_dir=state, home=home, cwd=app_dir,
+                                command=[sys.executable, str(app_dir / "app.py")], uid=uid,
+                                max_processes=64, info_fd=2)
+    assert ["--ro-bind", str(app_dir), str(app_dir)] == argv[argv.index(str(app_dir)) - 1:][:3]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert "hello from the checkout" in done.stdout
+    hidden = subprocess.run([*argv[:-2], "/bin/ls", "-a", str(state)], capture_output=True, text=True,
+                            timeout=30)
+    assert "codec.key" not in hidden.stdout + hidden.stderr  # the state dir stays hidden
+    shutil.rmtree(tmp_path)

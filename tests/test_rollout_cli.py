@@ -9,7 +9,6 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 import pytest_asyncio
 from aiohttp import web
 from temporalio.testing import WorkflowEnvironment
@@ -21,19 +20,12 @@ from coderunner.config.ports import free_port
 from coderunner.config.temporal_bin import temporal_binary
 from coderunner.models.rollout import RolloutPhase
 from starter.sdk import CodeRunner
-from starter.tools.harness import HostProcess, settled
+from starter.tools.harness import settled
 from tests.cli_helpers import acoderunner
-from tests.conftest import worker_env
 from tests.rollout_helpers import deployed_v1
 
 SLOW = ["--steps", "10,50,100", "--step-duration", "300s", "--analysis-interval", "30s",
         "--scale-down-delay", "0s"]
-
-
-@pytest.fixture
-def cli_env(home: Path, temporal_env: WorkflowEnvironment, sandbox_host: HostProcess, worker: object
-            ) -> dict[str, str]:
-    return worker_env(home, temporal_env, sandbox_host, "coderunner-tests")
 
 
 async def test_rollout_commands_exit_codes_and_views(cli_env: dict[str, str], cr: CodeRunner,

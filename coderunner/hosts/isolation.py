@@ -27,6 +27,7 @@ import select
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -94,6 +95,35 @@ def check_bwrap(path: str | None) -> str | None:
     return None
 
 
+def command_paths(command: list[str]) -> list[Path]:
+    """Directories holding the files a command names by absolute path (its program, its script)."""
+    return [Path(arg).parent for arg in command if arg.startswith("/") and Path(arg).exists()]
+
+
+def under_tmp(paths: list[Path], state_dir: Path) -> list[Path]:
+    """Those of `paths` that the sandbox's private /tmp would hide (a checkout or a venv under /tmp),
+    outermost only, never the state directory or anything inside it."""
+    tmp, hidden = Path("/tmp"), state_dir.resolve()
+    found = sorted({p.resolve() for p in paths if p.resolve().is_relative_to(tmp) and p.resolve() != tmp})
+    found = [p for p in found if not p.is_relative_to(hidden)]  # the instance's home is bound rw later
+    return [p for p in found if not any(p != q and p.is_relative_to(q) for q in found)]
+
+
+def tmp_binds(paths: list[Path]) -> list[str]:
+    """bwrap arguments that show `paths` read-only inside the private /tmp, with the directories
+    leading to them created 0755 (bwrap's own would be 0700: closed to the app's user)."""
+    args: list[str] = []
+    made: set[Path] = set()
+    for path in paths:
+        for parent in reversed(path.relative_to("/tmp").parents[:-1]):
+            step = Path("/tmp") / parent
+            if step not in made:
+                made.add(step)
+                args += ["--perms", "0755", "--dir", str(step)]
+        args += ["--ro-bind", str(path), str(path)]
+    return args
+
+
 def bwrap_argv(
     bwrap: str,
     *,
@@ -118,12 +148,14 @@ def bwrap_argv(
                 "--cap-add", "CAP_SETPCAP", "--cap-add", "CAP_DAC_OVERRIDE"]
         drop = [shutil.which("setpriv") or "/usr/bin/setpriv", f"--reuid={uid}", f"--regid={uid}",
                 "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
+    keep = tmp_binds(under_tmp([cwd, Path(sys.prefix), *command_paths(command)], state_dir))
     return [
         bwrap,
         "--ro-bind", "/", "/",
         "--dev", "/dev",
         "--proc", "/proc",
         "--tmpfs", "/tmp",
+        *keep,  # the app's own code and interpreter stay visible, read-only, if they live under /tmp
         "--tmpfs", "/dev/shm",
         "--perms", "0700", "--tmpfs", str(state_dir),
         "--bind", str(home), str(home),

@@ -206,10 +206,13 @@ def rlimits(res: Resources, *, own_uid: bool, memory_by_cgroup: bool) -> list[Li
 def child_setup(procs_files: list[str], limits: list[Limit]) -> Callable[[], None]:
     """The function run in the child after fork, before exec: join the cgroups (before any process
     of the instance exists, so none escapes them) and set the rlimits, which every descendant
-    inherits. Only syscalls: no logging, no locks."""
+    inherits. Only syscalls: no logging, no locks. The umask goes back to the usual 022: the host's own
+    077 (its key files) would make the directories bwrap creates for the sandbox (e.g. the path to a
+    checkout under /tmp) unreadable to the app's own user."""
     payload = b"0"  # "the writing process", in v1 and v2 alike
 
     def setup() -> None:
+        os.umask(0o022)
         for procs in procs_files:
             fd = os.open(procs, os.O_WRONLY)
             try:

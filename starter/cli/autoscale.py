@@ -54,6 +54,21 @@ TargetRps = Annotated[float | None, Opt(min=0.001, help="requests/s per instance
 TargetLatency = Annotated[float | None, Opt(min=0.001, help="p95 latency, ms (> 0)")]
 TargetErrorRate = Annotated[float | None, Opt(min=0.0001, max=1, help="error rate, 0..1 (e.g. 0.05)")]
 SyncInterval = Annotated[str | None, Opt(help="time between decisions: 15s, 1m")]
+PolicyName = Annotated[str, Opt(help=f"template: {', '.join(template_names())}")]
+PolicyFile = Annotated[Path | None, Opt(help="policy YAML (may `extends:` a template)")]
+MinReplicas = Annotated[int | None, Opt("--min", help="min replicas")]
+MaxReplicas = Annotated[int | None, Opt("--max", help="max replicas")]
+
+
+def targets(
+    cpu: float | None,
+    memory: float | None,
+    rps: float | None,
+    latency: float | None,
+    error_rate: float | None,
+) -> dict[str, float | None]:
+    """The --target-* flags by metric name (None: keep the template's)."""
+    return {"cpu": cpu, "memory": memory, "rps": rps, "latency_p95": latency, "error_rate": error_rate}
 
 
 def sync_seconds(text: str | None) -> int | None:
@@ -86,10 +101,10 @@ def build_policy(
 @autoscale_app.command()
 def enable(
     name: str,
-    policy: Annotated[str, Opt(help=f"template: {', '.join(template_names())}")] = "web-app",
-    policy_file: Annotated[Path | None, Opt(help="policy YAML (may `extends:` a template)")] = None,
-    min_: Annotated[int | None, Opt("--min", help="min replicas")] = None,
-    max_: Annotated[int | None, Opt("--max", help="max replicas")] = None,
+    policy: PolicyName = "web-app",
+    policy_file: PolicyFile = None,
+    min_: MinReplicas = None,
+    max_: MaxReplicas = None,
     target_cpu: TargetCpu = None,
     target_memory: TargetMemory = None,
     target_rps: TargetRps = None,
@@ -113,13 +128,7 @@ def enable(
             "instance_hour_price": price,
             "budget_action": budget_action,
         },
-        {
-            "cpu": target_cpu,
-            "memory": target_memory,
-            "rps": target_rps,
-            "latency_p95": target_latency,
-            "error_rate": target_error_rate,
-        },
+        targets(target_cpu, target_memory, target_rps, target_latency, target_error_rate),
     )
     try:
         settings = BudgetSettings.model_validate({"monthly": budget, "webhook_url": webhook})
@@ -139,10 +148,10 @@ def enable(
 @autoscale_app.command("set-policy")
 def set_policy(
     name: str,
-    policy: Annotated[str, Opt(help=f"template: {', '.join(template_names())}")] = "web-app",
-    policy_file: Annotated[Path | None, Opt(help="policy YAML (may `extends:` a template)")] = None,
-    min_: Annotated[int | None, Opt("--min", help="min replicas")] = None,
-    max_: Annotated[int | None, Opt("--max", help="max replicas")] = None,
+    policy: PolicyName = "web-app",
+    policy_file: PolicyFile = None,
+    min_: MinReplicas = None,
+    max_: MaxReplicas = None,
     target_cpu: TargetCpu = None,
     target_memory: TargetMemory = None,
     target_rps: TargetRps = None,
@@ -156,13 +165,7 @@ def set_policy(
         policy,
         policy_file,
         {"min_replicas": min_, "max_replicas": max_, "sync_interval_s": sync_seconds(sync_interval)},
-        {
-            "cpu": target_cpu,
-            "memory": target_memory,
-            "rps": target_rps,
-            "latency_p95": target_latency,
-            "error_rate": target_error_rate,
-        },
+        targets(target_cpu, target_memory, target_rps, target_latency, target_error_rate),
     )
     run(lambda: _with(home, lambda a: a.set_policy(name, pol)))
     typer.echo(f"{name}: policy {pol.name}, {pol.min_replicas} to {pol.max_replicas} replicas")
