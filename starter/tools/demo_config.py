@@ -18,7 +18,7 @@ from coderunner.models.deployment import DeploymentSpec, DeploymentTimings
 from starter.sdk.client import CodeRunner
 from starter.tools.demo_rollouts import DEMO_RPS, DEMO_STRATEGY, steady_load
 from starter.views.rollouts import watch
-from starter.views.tables import description
+from starter.views.tables import description, statuses
 
 NAME, PROJECT, ENV = "shop", "shop", "production"
 
@@ -61,7 +61,7 @@ async def config_stories(
         for outcome in await cr.config_releases.release(PROJECT, ENV, bad, DEMO_STRATEGY, actor="demo"):
             typer.echo(f"  {outcome.deployment}: {outcome.detail} ({outcome.workflow_id})")
         final = await watch(cr.rollouts, NAME, live=False)
-    typer.echo(f"  users saw: {dict(seen)}; rollout {final.phase.value} — only the canary's share erred")
+    typer.echo(f"  users saw: {statuses(seen)}; rollout {final.phase.value} — only the canary's share erred")
     desc = await cr.wait_settled(NAME, timeout_s=60)
     typer.echo(
         f"  {NAME} stays on config v{desc.spec.config.version if desc.spec.config else '?'}; "
@@ -73,7 +73,7 @@ async def config_stories(
     async with steady_load(router, DEMO_RPS) as seen:
         await cr.config_releases.release(PROJECT, ENV, None, DEMO_STRATEGY, actor="demo")
         final = await watch(cr.rollouts, NAME, live=False)
-    typer.echo(f"  users saw: {dict(seen)}; rollout {final.phase.value}")
+    typer.echo(f"  users saw: {statuses(seen)}; rollout {final.phase.value}")
     typer.echo(description(await cr.wait_settled(NAME, timeout_s=60), events=4))
     typer.echo(
         f"  try: coderunner config history -p {PROJECT} -e {ENV} · coderunner config diff -p {PROJECT} "

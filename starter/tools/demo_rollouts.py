@@ -16,7 +16,7 @@ import typer
 from coderunner.models.rollout import AnalysisSettings, RolloutStrategy
 from starter.sdk.client import CodeRunner
 from starter.views.rollouts import watch
-from starter.views.tables import description
+from starter.views.tables import description, statuses
 
 # 3 s windows at 150 rps: ~45 canary requests per window at 10 %, enough for 20 % errors to read as
 # unhealthy in (nearly) every window, so the sick build is stopped at 10 %; 8 s steps = 2-3 windows each
@@ -65,7 +65,7 @@ async def rollout_stories(cr: CodeRunner, name: str, say: Callable[[str], None])
                                 strategy=DEMO_STRATEGY, abort_cleanup_s=1.0, actor="demo",
                                 reason="demo: sick build")
         await watch(cr.rollouts, name, live=False)
-    typer.echo(f"  users saw: {dict(seen)} (the 500s came from the canary's share only)")
+    typer.echo(f"  users saw: {statuses(seen)} (the 500s came from the canary's share only)")
     await _settled(cr, name)
     typer.echo(description(await cr.describe(name), events=5))
 
@@ -76,7 +76,7 @@ async def rollout_stories(cr: CodeRunner, name: str, say: Callable[[str], None])
         await cr.rollouts.start(name, "v3", env={"VERSION": "v3"}, strategy=DEMO_STRATEGY,
                                 scale_down_delay_s=3.0, actor="demo", reason="demo: good build")
         final = await watch(cr.rollouts, name, live=False)
-    typer.echo(f"  users saw: {dict(seen)}; rollout {final.phase.value}")
+    typer.echo(f"  users saw: {statuses(seen)}; rollout {final.phase.value}")
     await _settled(cr, name)
     typer.echo(description(await cr.describe(name), events=5))
     typer.echo("  try: coderunner rollout status demo · coderunner undo demo (back to v1 at once)")

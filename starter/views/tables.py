@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -70,6 +71,12 @@ def age(since: datetime, now: datetime) -> str:
         if secs >= size:
             return f"{secs // size}{unit}"
     return f"{secs}s"
+
+
+def statuses(counts: Mapping[str, int]) -> str:
+    """`HTTP 200: 857, HTTP 500: 10` rather than a Python dict."""
+    shown = [f"HTTP {k}: {v}" if k.isdigit() else f"{k}: {v}" for k, v in sorted(counts.items())]
+    return ", ".join(shown) or "-"
 
 
 def plural(n: int, word: str) -> str:
