@@ -10,7 +10,10 @@ running deployments replay (tests/histories/deployment_*.json):
 - KEEPS_WORK: continue-as-new only with nothing queued, re-checked after the handlers finished (a
   stop/start or a rollout command that arrived meanwhile is applied first); `rollout` takes the lock;
   the rollout outlives the run (ABANDON) and the next run re-links it (workflows/rollout_host.py);
-- CAN_DURING_ROLLOUT: the run continues-as-new while a rollout runs, so history stays bounded.
+- CAN_DURING_ROLLOUT: the run continues-as-new while a rollout runs, so history stays bounded;
+- SWEEP_ROUTES_HEALTHY: a sweep that changes which instances are healthy rewires the router at once,
+  so an instance failing its probes stops getting traffic before it is replaced (and gets it back
+  if it recovers).
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ _ENDED = (DeploymentStatus.DELETING, DeploymentStatus.DELETED)
 DELETE_WINS = "deployment-delete-wins"
 KEEPS_WORK = "deployment-can-keeps-accepted-work"
 CAN_DURING_ROLLOUT = "deployment-can-during-rollout"
+SWEEP_ROUTES_HEALTHY = "deployment-sweep-routes-healthy"
 
 
 @workflow.defn
@@ -62,6 +66,7 @@ class DeploymentWorkflow:
         self._delete_wins = workflow.patched(DELETE_WINS)
         self._keeps_work = workflow.patched(KEEPS_WORK)
         self._can_during_rollout = workflow.patched(CAN_DURING_ROLLOUT)
+        self._sweep_routes_healthy = workflow.patched(SWEEP_ROUTES_HEALTHY)
         self._ops = InstanceOps(self._state, self._timings)
         self._rollouts = RolloutHost(
             self._state, self._ops, self._event, self._publish, outlives_run=self._keeps_work
@@ -278,10 +283,14 @@ class DeploymentWorkflow:
             return
         if self._state.instances:
             report = await self._ops.check()
+            routed = {r.instance_id for r in self._state.instances if r.healthy}
             verdict = judge_sweep(
                 self._state.instances, report.observations, self._timings.unhealthy_threshold
             )
             self._state.instances = verdict.records
+            healthy_now = {r.instance_id for r in verdict.records if r.healthy}
+            if self._sweep_routes_healthy and healthy_now != routed and not verdict.replace:
+                await self._ops.wire_router()  # a replacement rewires anyway
             if verdict.replace:
                 await self._ops.remove(list(verdict.replace), drain=False)
                 for iid, why in verdict.replace.items():
