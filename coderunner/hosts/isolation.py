@@ -100,28 +100,35 @@ def command_paths(command: list[str]) -> list[Path]:
     return [Path(arg).parent for arg in command if arg.startswith("/") and Path(arg).exists()]
 
 
-def under_tmp(paths: list[Path], state_dir: Path) -> list[Path]:
-    """Those of `paths` that the sandbox's private /tmp would hide (a checkout or a venv under /tmp),
-    outermost only, never the state directory or anything inside it."""
-    tmp, hidden = Path("/tmp"), state_dir.resolve()
-    found = sorted({p.resolve() for p in paths if p.resolve().is_relative_to(tmp) and p.resolve() != tmp})
-    found = [p for p in found if not p.is_relative_to(hidden)]  # the instance's home is bound rw later
+def hidden_under(top: Path, paths: list[Path], state_dir: Path) -> list[Path]:
+    """Those of `paths` (resolved) that a tmpfs over `top` would hide — a checkout or venv under /tmp,
+    an interpreter under a closed /root — outermost only, never the state directory or inside it."""
+    hidden = state_dir.resolve()
+    real = {p.resolve() for p in paths}
+    found = sorted(p for p in real if p.is_relative_to(top) and p != top and not p.is_relative_to(hidden))
     return [p for p in found if not any(p != q and p.is_relative_to(q) for q in found)]
 
 
-def tmp_binds(paths: list[Path]) -> list[str]:
-    """bwrap arguments that show `paths` read-only inside the private /tmp, with the directories
+def reveal(top: Path, paths: list[Path]) -> list[str]:
+    """bwrap arguments that show `paths` read-only inside a tmpfs over `top`, with the directories
     leading to them created 0755 (bwrap's own would be 0700: closed to the app's user)."""
     args: list[str] = []
     made: set[Path] = set()
     for path in paths:
-        for parent in reversed(path.relative_to("/tmp").parents[:-1]):
-            step = Path("/tmp") / parent
+        for parent in reversed(path.relative_to(top).parents[:-1]):
+            step = top / parent
             if step not in made:
                 made.add(step)
                 args += ["--perms", "0755", "--dir", str(step)]
         args += ["--ro-bind", str(path), str(path)]
     return args
+
+
+def closed_to_others(path: Path) -> bool:
+    try:
+        return not path.stat().st_mode & 0o001
+    except OSError:
+        return False
 
 
 def bwrap_argv(
@@ -148,14 +155,21 @@ def bwrap_argv(
                 "--cap-add", "CAP_SETPCAP", "--cap-add", "CAP_DAC_OVERRIDE"]
         drop = [shutil.which("setpriv") or "/usr/bin/setpriv", f"--reuid={uid}", f"--regid={uid}",
                 "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
-    keep = tmp_binds(under_tmp([cwd, Path(sys.prefix), *command_paths(command)], state_dir))
+    needed = [cwd, Path(sys.prefix), Path(sys.base_prefix), *command_paths(command)]
+    tmp, root = Path("/tmp"), Path("/root")
+    keep = reveal(tmp, hidden_under(tmp, needed, state_dir))
+    in_root = hidden_under(root, needed, state_dir)
+    if uid is not None and in_root and closed_to_others(root):
+        # the app's own user cannot pass root's 0700 home: an interpreter installed there (pyenv) is
+        # shown through a 0755 tmpfs instead, and the rest of root's home stays out of sight
+        keep += ["--perms", "0755", "--tmpfs", str(root), *reveal(root, in_root)]
     return [
         bwrap,
         "--ro-bind", "/", "/",
         "--dev", "/dev",
         "--proc", "/proc",
         "--tmpfs", "/tmp",
-        *keep,  # the app's own code and interpreter stay visible, read-only, if they live under /tmp
+        *keep,  # the app's code and interpreter stay visible, read-only, under /tmp or a closed /root
         "--tmpfs", "/dev/shm",
         "--perms", "0700", "--tmpfs", str(state_dir),
         "--bind", str(home), str(home),

@@ -22,6 +22,7 @@ import ctypes
 import json
 import os
 import signal
+import sys
 import threading
 import time
 import urllib.error
@@ -60,6 +61,16 @@ def _write(path: str) -> str:
 
 def _list(path: str) -> str:
     return f"listed {os.listdir(path)}"
+
+
+def _list_beyond_interpreter(path: str) -> str:
+    """Root's home may show the Python install this app runs on (pyenv), read-only; anything else
+    seen there is a leak."""
+    mine = os.path.realpath(sys.base_prefix)
+    seen = [e for e in os.listdir(path) if not mine.startswith(os.path.join(path, e) + os.sep)]
+    if not seen:
+        raise PermissionError(f"only the interpreter's own path is visible in {path}")
+    return f"listed {seen}"
 
 
 def _signal(pid: int) -> str:
@@ -135,7 +146,7 @@ def attempts() -> list[Attempt]:
         ("write /etc", lambda: _write("/etc/pwned")),
         ("write working dir", lambda: _write(f"{ENV['WORKING_DIR']}/pwned")),
         ("write /var/tmp", lambda: _write("/var/tmp/coderunner-pwned")),
-        ("read root's home", lambda: _list("/root")),
+        ("read root's home", lambda: _list_beyond_interpreter("/root")),
         ("list host processes", _foreign_pids),
         ("read host environ", lambda: _read(f"/proc/{ENV['HOST_PID']}/environ")),
         ("kill other instance", _destructive(lambda: _signal(int(ENV["OTHER_PID"])))),
