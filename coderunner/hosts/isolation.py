@@ -96,16 +96,19 @@ def check_bwrap(path: str | None) -> str | None:
 
 
 def command_paths(command: list[str]) -> list[Path]:
-    """Directories holding the files a command names by absolute path (its program, its script)."""
-    return [Path(arg).parent for arg in command if arg.startswith("/") and Path(arg).exists()]
+    """Directories holding the files a command names by absolute path (its program, its script),
+    also inside a shell string (`sh -c '… exec python /checkout/app.py'`)."""
+    words = [w.strip("'\";&|()") for arg in command for w in arg.split()]
+    return [Path(w).parent for w in words if w.startswith("/") and Path(w).exists()]
 
 
-def hidden_under(top: Path, paths: list[Path], state_dir: Path) -> list[Path]:
+def hidden_under(top: Path, paths: list[Path], state_dir: Path | None = None) -> list[Path]:
     """Those of `paths` (resolved) that a tmpfs over `top` would hide — a checkout or venv under /tmp,
     an interpreter under a closed /root — outermost only, never the state directory or inside it."""
-    hidden = state_dir.resolve()
     real = {p.resolve() for p in paths}
-    found = sorted(p for p in real if p.is_relative_to(top) and p != top and not p.is_relative_to(hidden))
+    found = sorted(p for p in real if p.is_relative_to(top) and p != top)
+    if state_dir is not None:
+        found = [p for p in found if not p.is_relative_to(state_dir.resolve())]
     return [p for p in found if not any(p != q and p.is_relative_to(q) for q in found)]
 
 

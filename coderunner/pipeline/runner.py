@@ -23,6 +23,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from coderunner.hosts.isolation import command_paths, hidden_under, reveal
+
 LOG_TAIL = 4000
 
 
@@ -59,6 +61,8 @@ def sandbox_argv(argv: list[str], workspace: Path, hidden: list[Path]) -> list[s
         "/proc",
         "--tmpfs",
         "/tmp",
+        # the interpreter and anything the command names, when they live under /tmp (a CI checkout)
+        *reveal(Path("/tmp"), hidden_under(Path("/tmp"), [Path(sys.prefix), *command_paths(argv)])),
     ]
     for path in hidden:
         if path.exists():
