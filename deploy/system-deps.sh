@@ -2,11 +2,11 @@
 # The Debian packages CodeRunner needs, installed when missing (as root, with apt-get), else one line
 # saying how. `runtime`: bubblewrap (app sandboxes) and haproxy (the routers) — required, exit 1 when
 # they cannot be had. `test`: also promtool/prometheus, docker-compose (`config` validation), graphviz
-# (`pipeline graph`) and wrk (router benchmark) — tests that need them fail under CI=true without them.
+# (`pipeline graph`), wrk (router benchmark) and tmux (`get --watch` test) — tests that need them fail under CI=true without them.
 set -u
 want="bwrap:bubblewrap haproxy:haproxy"
 if [ "${1:-runtime}" = test ]; then
-  want="$want promtool:prometheus prometheus:prometheus docker-compose:docker-compose dot:graphviz wrk:wrk"
+  want="$want promtool:prometheus prometheus:prometheus docker-compose:docker-compose dot:graphviz wrk:wrk tmux:tmux"
 fi
 missing=""
 for item in $want; do

@@ -74,9 +74,9 @@ def tmux(server: str, *args: str) -> str:
     return subprocess.run(["tmux", "-L", server, *args], capture_output=True, text=True, check=False).stdout
 
 
-@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux drives a real terminal for --watch")
 async def test_get_watch_redraws_in_place(cr: CodeRunner, wide_env: dict[str, str], name: str) -> None:
     """In a real terminal (tmux), a scale shows up on the same screen without a second header."""
+    assert shutil.which("tmux"), "tmux drives a real terminal here (`make test` installs it)"
     await deployed_v1(cr, name, replicas=1)
     session = f"get-{name}"
     env_args = [a for k, v in wide_env.items() if k.startswith(("CODERUNNER_", "PATH", "HOME"))

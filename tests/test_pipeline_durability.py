@@ -99,8 +99,8 @@ async def test_history_stays_bounded_with_continue_as_new(cr: CodeRunner, tmp_pa
     assert len(starts) == 80 and set(starts.values()) == {1}
 
 
-@pytest.mark.skipif(bwrap_path() is None, reason="bubblewrap is not installed (apt-get install bubblewrap)")
 async def test_task_commands_run_sandboxed(tmp_path: Path) -> None:
+    assert bwrap_path(), "bubblewrap is required (`make install` installs it: apt-get install bubblewrap)"
     state = tmp_path / "state"
     (state / "secret").mkdir(parents=True)
     (state / "secret" / "codec.key").write_text("top secret")
