@@ -24,7 +24,7 @@ from coderunner.models.autoscaler import AutoscalerStatus, autoscaler_id
 from coderunner.models.deployment import DeploymentDescription, workflow_id_for
 from coderunner.models.rollout import FINISHED_PHASES
 from coderunner.models.rollout_api import RolloutStatus
-from coderunner.models.sandbox import BackendStats, RouterInfo
+from coderunner.models.sandbox import BackendStats, InstanceStats, RouterInfo
 from coderunner.telemetry.metrics import (
     AUTOSCALE_BUDGET,
     AUTOSCALE_BUDGET_LEVEL,
@@ -46,6 +46,7 @@ log = logging.getLogger("coderunner.metrics")
 
 WINDOW_S = 30.0  # router stats window behind the traffic gauges
 QUERY_TIMEOUT_S = 3.0
+METRICS_READER = "metrics"  # its own CPU interval (between scrapes), apart from the sweep's and autoscaler's
 LIVE_GAUGES = (DEPLOYMENT_INFO, DEPLOYMENT_REPLICAS, INSTANCE_CPU, INSTANCE_MEMORY, ROLLOUT_PHASE,
                ROLLOUT_STEP, ROLLOUT_STEPS, TRAFFIC_RPS, TRAFFIC_ERROR_RATIO, TRAFFIC_P95, AUTOSCALE_BUDGET)
 
@@ -57,6 +58,7 @@ class LiveView(BaseModel):
     rollout: RolloutStatus | None = None
     autoscaler: AutoscalerStatus | None = None
     router: RouterInfo | None = None
+    stats: list[InstanceStats] = []  # CPU and memory read from the host now, not as of the last sweep
 
 
 class LiveSource:
@@ -80,11 +82,21 @@ class LiveSource:
             except RPCError as err:
                 log.debug("metrics: no rollout status for %s: %s", name, err)
         view.autoscaler = await self._autoscaler(name)
+        view.stats = await self._stats([i.instance_id for i in desc.instances])
         try:
             view.router = await self.provider.get_router(name, window_s=self.window_s)
         except (SandboxError, OSError) as err:
             log.debug("metrics: no router for %s: %s", name, err)
         return view
+
+    async def _stats(self, ids: list[str]) -> list[InstanceStats]:
+        if not ids:
+            return []
+        try:
+            return await self.provider.stats(ids, reader=METRICS_READER)
+        except (SandboxError, OSError) as err:  # one vanished since describe: the sweep's figures stand
+            log.debug("metrics: no instance stats for %s: %s", ids, err)
+            return []
 
     async def _autoscaler(self, name: str) -> AutoscalerStatus | None:
         handle = self.client.get_workflow_handle(autoscaler_id(name))
@@ -134,11 +146,15 @@ def publish(views: Sequence[LiveView], window_s: float) -> None:
                     "healthy": sum(1 for i in desc.instances if i.healthy)}
         for kind, value in replicas.items():
             DEPLOYMENT_REPLICAS.labels(name, kind).set(value)
+        live = {s.instance_id: s for s in view.stats}
         for inst in desc.instances:
-            if inst.cpu_percent is not None:
-                INSTANCE_CPU.labels(name, inst.instance_id, inst.version).set(inst.cpu_percent)
-            if inst.memory_bytes is not None:
-                INSTANCE_MEMORY.labels(name, inst.instance_id, inst.version).set(inst.memory_bytes)
+            now = live.get(inst.instance_id)
+            cpu = now.cpu_percent if now else inst.cpu_percent
+            memory = now.memory_bytes if now else inst.memory_bytes
+            if cpu is not None:
+                INSTANCE_CPU.labels(name, inst.instance_id, inst.version).set(cpu)
+            if memory is not None:
+                INSTANCE_MEMORY.labels(name, inst.instance_id, inst.version).set(memory)
         link = desc.rollout or desc.last_rollout
         if link is not None:
             ROLLOUT_PHASE.labels(name, link.version, link.phase.value).set(1)
