@@ -28,6 +28,7 @@ TIMINGS = DeploymentTimings(sweep_interval_s=0.5, health_deadline_s=20, drain_s=
 ANALYSIS = AnalysisSettings(interval_s=1.0, min_requests=10, failure_limit=2, inconclusive_limit=10_000)
 WALK = RolloutStrategy.from_shorthand("25,100", "2s", 1.0, ANALYSIS)
 MANUAL = RolloutStrategy.from_shorthand("10,50,100", "300s", 1.0, ANALYSIS)
+TIMED = RolloutStrategy.from_shorthand("50,100", "2s", "10m", AnalysisSettings(healthy_windows_per_step=0))
 
 Scenario = Callable[[CodeRunner, str], Awaitable[None]]
 
@@ -72,11 +73,19 @@ async def paused_resumed(cr: CodeRunner, name: str) -> None:
     assert status.phase == RolloutPhase.PROMOTED, status.outcome
 
 
+async def stepped_by_timers(cr: CodeRunner, name: str) -> None:
+    """No traffic and no windows: each step ends when its timer fires (the TIMER_CLOCK replay test)."""
+    await cr.rollouts.start(name, "v2", env={"VERSION": "v2"}, strategy=TIMED, scale_down_delay_s=0.5)
+    status = await cr.rollouts.wait(name, timeout_s=60)
+    assert status.phase == RolloutPhase.PROMOTED, status.outcome
+
+
 SCENARIOS: dict[str, Scenario] = {
     "promoted": promoted,
     "aborted_by_analysis": aborted_by_analysis,
     "aborted_by_person": aborted_by_person,
     "paused_resumed": paused_resumed,
+    "stepped_by_timers": stepped_by_timers,
 }
 
 

@@ -15,10 +15,10 @@ import uuid
 from pathlib import Path
 
 import httpx
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
 
 from coderunner.config.ports import free_port
 from coderunner.models.deployment import DeploymentStatus
@@ -31,6 +31,7 @@ from tests.test_deployment_workflow import FAST, host_instances, spec
 from tests.test_durability import instance_processes
 from tests.test_store import postgres_url  # noqa: F401  (the session's own PostgreSQL database)
 from tests.worker_processes import WorkerProcesses
+from workflows.registry import WORKFLOW_RUNNER, WORKFLOWS
 
 DEPLOYMENTS = 4
 REPLICAS = 2
@@ -47,12 +48,6 @@ def activities_run(metrics_url: str) -> float:
 
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="open defect, seen once in four full runs: after the SIGKILL the surviving worker's replay of "
-    "the rollout diverged ([TMPRL1100] Nondeterminism: 'Signal external WF machine does not handle "
-    "TimerStarted'); see the note",
-)
 async def test_two_workers_share_the_work_and_one_survives_a_kill9(
     home: Path, temporal_env: WorkflowEnvironment, sandbox_host: HostProcess, client: Client,
     tmp_path: Path, postgres_url: str,  # noqa: F811
@@ -103,6 +98,12 @@ async def test_two_workers_share_the_work_and_one_survives_a_kill9(
 
             status = await cr.rollouts.wait(names[0], timeout_s=120)
             assert status.phase == RolloutPhase.PROMOTED, status.outcome
+            # what the survivor wrote replays: any worker can take the rollout over again
+            history = await client.get_workflow_handle(status.workflow_id).fetch_history()
+            replayed = await Replayer(workflows=WORKFLOWS, workflow_runner=WORKFLOW_RUNNER,
+                                      data_converter=client.data_converter).replay_workflow(
+                history, raise_on_replay_failure=False)
+            assert replayed.replay_failure is None, replayed.replay_failure
             everything = [*names, late]
 
             async def settled() -> bool:

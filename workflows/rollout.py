@@ -90,7 +90,13 @@ STATISTICS = "rollout-window-statistics"  # the activity returns statistics, not
 CONTINUE_AS_NEW = "rollout-continue-as-new"
 EVIDENCE_GATE = "rollout-evidence-gate"  # issue 16: leave a weight only after healthy evidence
 REFUSED_WEIGHT_ABORTS = "rollout-refused-weight-aborts"  # a weight the router refused rolls back
-PATCHES = (DERIVED_PHASE, SEQUENTIAL, STATISTICS, CONTINUE_AS_NEW, EVIDENCE_GATE, REFUSED_WEIGHT_ABORTS)
+# A timer that fired means its moment has come. A worker that ran this code for a status query, over
+# a history whose newest event was that timer (its own task not yet processed), saw the previous
+# task's clock: the step "had not ended", its timer was started over, and the history it then wrote
+# could not be replayed ([TMPRL1100], seen after a worker kill -9 with a second worker answering).
+TIMER_CLOCK = "rollout-timer-clock"
+PATCHES = (DERIVED_PHASE, SEQUENTIAL, STATISTICS, CONTINUE_AS_NEW, EVIDENCE_GATE, REFUSED_WEIGHT_ABORTS,
+           TIMER_CLOCK)
 
 
 class _Abort(Exception):
@@ -124,12 +130,18 @@ class CanaryRolloutWorkflow:
         self._rolled_back_at: datetime | None = None
         self._published: tuple[str, int] | None = None
         self._new: dict[str, bool] = {}
+        self._fired = 0.0  # the latest moment a timer of this run fired for (TIMER_CLOCK)
 
     def _on(self, patch: str) -> bool:
         """Whether this run takes the patched path (workflow.patched memoises per run)."""
         if patch not in self._new:
             self._new[patch] = workflow.patched(patch)
         return self._new[patch]
+
+    def _now(self) -> float:
+        """The workflow's clock, never behind a timer that has fired (TIMER_CLOCK)."""
+        now = workflow.time()
+        return max(now, self._fired) if self._new.get(TIMER_CLOCK) else now
 
     @workflow.run
     async def run(self, inp: RolloutInput) -> RolloutResult:
@@ -176,14 +188,14 @@ class CanaryRolloutWorkflow:
 
     async def _hold(self, seconds: float | None, windows: int | None) -> str:
         """Wait out a pause / analysis step, running an analysis window every interval meanwhile."""
-        deadline = None if seconds is None else workflow.time() + seconds
+        deadline = None if seconds is None else self._now() + seconds
         verdicts: list[WindowVerdict] = []
         extended = False
         if self._carried is not None:  # resuming this step after a continue-as-new
             left = self._carried.hold_left_s
-            deadline = None if left is None else workflow.time() + left
+            deadline = None if left is None else self._now() + left
             verdicts = list(self._carried.hold_verdicts)
-            self._next_window = workflow.time() + self._carried.next_window_in_s
+            self._next_window = self._now() + self._carried.next_window_in_s
             self._carried = None
         while True:
             if self._c.abort:
@@ -198,7 +210,7 @@ class CanaryRolloutWorkflow:
                 continue
             if windows is not None and analysis_step_passed(verdicts, windows):
                 return NEXT
-            now = workflow.time()
+            now = self._now()
             if deadline is not None and now >= deadline:
                 missing = self._missing_evidence()
                 if missing is None:
@@ -220,25 +232,26 @@ class CanaryRolloutWorkflow:
                     timeout_summary=f"step {self._step + 1}: next analysis window or end of step",
                 )
             except TimeoutError:
-                pass
-            if self._weight > 0 and workflow.time() >= self._next_window and not self._controlled():
+                if wake:
+                    self._fired = max(self._fired, min(wake))
+            if self._weight > 0 and self._now() >= self._next_window and not self._controlled():
                 verdicts.append(await self._analyse())
 
     async def _paused(self, deadline: float | None) -> float | None:
         """Wait for resume, promote or abort; a pause does not eat the step's duration."""
-        held_from = workflow.time()
+        held_from = self._now()
         self._publish()
         await workflow.wait_condition(lambda: self._c.hold is None or self._controlled(),
                                       timeout_summary="paused: waiting for resume, promote or abort")
         if deadline is not None:
-            deadline += workflow.time() - held_from
-            if self._on(EVIDENCE_GATE) and deadline <= workflow.time() and self._missing_evidence():
+            deadline += self._now() - held_from
+            if self._on(EVIDENCE_GATE) and deadline <= self._now() and self._missing_evidence():
                 needed = self._settings.interval_s * self._settings.healthy_windows_per_step
-                deadline = workflow.time() + needed
+                deadline = self._now() + needed
         self._c = self._c.model_copy(update={"hold": None})
         self._history = []
         self._publish()
-        self._next_window = workflow.time() + self._settings.interval_s
+        self._next_window = self._now() + self._settings.interval_s
         return deadline
 
     def _windows_at_weight(self) -> int:
@@ -253,7 +266,7 @@ class CanaryRolloutWorkflow:
                 f"{'s' if need != 1 else ''} ({self._settings.interval_s:g}s each) at {self._weight}% "
                 f"before it moves on"))
         # strictly in the future, so the loop waits (and judges the window) instead of spinning
-        return max(self._next_window, workflow.time()) + 0.001
+        return max(self._next_window, self._now()) + 0.001
 
     def _missing_evidence(self) -> str | None:
         if not self._on(EVIDENCE_GATE) or self._weight <= 0:
@@ -277,7 +290,7 @@ class CanaryRolloutWorkflow:
                                       timeout_summary="handlers finish before continue-as-new")
         if self._controlled() or self._c.hold is not None:
             return True
-        now = workflow.time()
+        now = self._now()
         carry = RolloutCarry(
             controls=self._c, step=self._step, weight=self._weight, canaries=self._canaries, seq=self._seq,
             history=self._history, windows=self._windows, windows_total=self._windows_total,
@@ -289,7 +302,7 @@ class CanaryRolloutWorkflow:
 
     async def _analyse(self) -> WindowVerdict:
         result = await self._judge()
-        self._next_window = workflow.time() + self._settings.interval_s
+        self._next_window = self._now() + self._settings.interval_s
         self._windows_total += 1
         self._history.append(result.verdict)
         self._tally = evidence_gate.tally(self._tally, self._weight, result)
@@ -371,7 +384,7 @@ class CanaryRolloutWorkflow:
             await self._event("rollout_weight_refused", f"could not set {weight}%: {ack.detail}")
             return
         self._weight = weight
-        self._next_window = workflow.time() + self._settings.interval_s
+        self._next_window = self._now() + self._settings.interval_s
         self._history = []  # windows at the old weight say little about the new one
         await self._metric(RolloutMetric(deployment=self._inp.deployment, canary_weight=weight))
         if not aborting:
