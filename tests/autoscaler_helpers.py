@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
 from coderunner.models.autoscale import AutoscalePolicy
 from starter.sdk import CodeRunner
 from starter.tools.loadgen import LoadReport, run_load
+from tests import polling
 
 T = TypeVar("T")
 SYNC_S = 1
@@ -33,15 +33,23 @@ def rps_policy(target: float = 20, min_r: int = 1, max_r: int = 4, down_window_s
 
 
 @contextlib.asynccontextmanager
-async def load(url: str, rps: float, duration_s: float = 120) -> AsyncIterator[asyncio.Task[LoadReport]]:
-    """Real HTTP through the router in the background; cancelled when the block ends."""
+async def load(url: str, rps: float, duration_s: float = 300) -> AsyncIterator[asyncio.Task[LoadReport]]:
+    """Real HTTP through the router in the background; cancelled when the block ends.
+
+    A load that failed, or ran out before the block ended, fails the test: a block that asserts
+    something "under load" must really have had load all along.
+    """
     task = asyncio.create_task(run_load(url, rps, duration_s))
     try:
         yield task
     finally:
+        if task.done():
+            report = task.result()  # raises the load's own error, if it had one
+            raise AssertionError(f"the load ended before the block did: {report.summary()}")
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+        await asyncio.wait([task])
+        if not task.cancelled():
+            task.result()  # an error raised while cancelling
 
 
 async def replicas(cr: CodeRunner, name: str) -> int:
@@ -53,10 +61,6 @@ async def serving(cr: CodeRunner, name: str) -> int:
 
 
 async def until(check: Callable[[], Awaitable[T]], timeout_s: float, what: str, every_s: float = 0.1) -> T:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = await check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out after {timeout_s}s waiting for {what}"
-        await asyncio.sleep(every_s)
+    """tests.polling.until for a truthy check; `timeout_s` is only a floor under the generous deadline,
+    so a slow machine slows the test down instead of failing it (speed is measured in bench/)."""
+    return await polling.until(check, bool, what, max(timeout_s, polling.GENEROUS_S), every_s)

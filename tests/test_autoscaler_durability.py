@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-
 from temporalio.client import Client
 
 from coderunner.models.autoscaler import autoscaler_id
@@ -30,13 +27,14 @@ async def test_continue_as_new_keeps_the_stabilization_window(
     first_run = (await handle.describe()).run_id
     async with load(desc.router_url or "", rps=100):
         await until(lambda: _serving_at_least(cr, name, 3), 15, "scale-up to 3")
-        await asyncio.sleep(1)
+        await until(lambda: _decided_at(auto, name, 3), 15, "a decision at 3 under load")
     await until(lambda: _new_run(handle, first_run), 40, "continue-as-new")
     can_at = (await handle.describe()).start_time.timestamp()  # type: ignore[union-attr]
     assert await replicas(cr, name) == 3, "scaled down before the run changed: raise window_s"
     st = await auto.status(name)
     assert st.run >= 2
-    assert any(r.at_s < can_at and r.replicas >= 3 for r in st.window.recommendations), "window not carried"
+    carried = [r.at_s for r in st.window.recommendations if r.at_s < can_at and r.replicas >= 3]
+    assert carried, "window not carried"
 
     async def down_decided() -> bool:
         return any(d.direction == "down" for d in (await auto.status(name)).decisions)
@@ -44,9 +42,13 @@ async def test_continue_as_new_keeps_the_stabilization_window(
     await until(down_decided, window_s + 10, "scale-down after the window")
     st = await auto.status(name)
     down = next(d for d in st.decisions if d.direction == "down")
-    high = [d.at_s for d in st.decisions if d.at_s < down.at_s and (d.recommended or 0) >= 3]
-    last_high = max([*high, *(r.at_s for r in st.window.recommendations if r.replicas >= 3)], default=0.0)
-    assert down.at_s - last_high >= window_s or not high  # never early
+    # the last high recommendation is known: carried from the first run, or a later decision
+    later = [d.at_s for d in st.decisions if d.seq < down.seq and (d.recommended or 0) >= 3]
+    last_high = max([*carried, *later])
+    held = [d for d in st.decisions if d.seq < down.seq and d.at_s > last_high]
+    assert held and all(d.direction == "none" and d.limited_by == "stabilization window" for d in held), [
+        (d.line(), d.limited_by) for d in held]  # lower recommendations held by the window, not applied
+    assert down.at_s - last_high >= window_s  # never early (the window is in the workflow's own time)
     # a restarted window would have held until can_at + window_s; the carried one ended sooner
     assert down.at_s < can_at + window_s - 1, (down.at_s - can_at, window_s)
     await auto.disable(name)
@@ -63,10 +65,8 @@ async def test_worker_killed_mid_scale_resumes_without_double_scale(
     auto = Autoscaling(cr)
     await auto.enable(name, rps_policy(target=20, max_r=3, down_window_s=60))
     async with load(desc.router_url or "", rps=100):
-        deadline = time.monotonic() + 30
-        while len(await host_instances(sandbox_host, name)) < 2:  # the scale update is creating
-            assert time.monotonic() < deadline, crash_workers.log(1)
-            await asyncio.sleep(0.05)
+        # the scale update is creating (STARTUP_DELAY_S keeps it busy): kill the worker now
+        await until(lambda: _hosted_at_least(sandbox_host, name, 2), 30, "the scale-up's creates", 0.05)
         crash_workers.kill9(first)
         crash_workers.start()
         await until(lambda: _serving_at_least(cr, name, 3), 60, "3 instances after the restart", 0.3)
@@ -86,6 +86,14 @@ async def test_worker_killed_mid_scale_resumes_without_double_scale(
     assert [d.applied for d in ups] == [3]
     await auto.disable(name)
     await cr.delete(name)
+
+
+async def _decided_at(auto: Autoscaling, name: str, n: int) -> bool:
+    return any(d.current >= n and (d.recommended or 0) >= n for d in (await auto.status(name)).decisions)
+
+
+async def _hosted_at_least(host: HostProcess, name: str, n: int) -> bool:
+    return len(await host_instances(host, name)) >= n
 
 
 async def _serving_at_least(cr: CodeRunner, name: str, n: int) -> bool:

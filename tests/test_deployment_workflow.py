@@ -6,7 +6,7 @@ import asyncio
 import collections
 import os
 import signal
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -16,7 +16,9 @@ from coderunner.models.deployment import DeploymentDescription, DeploymentSpec, 
 from starter.sdk import CodeRunner
 from starter.sdk.errors import UserError
 from starter.tools.harness import HostProcess, alive
+from tests import history
 from tests.conftest import FAST
+from tests.polling import until
 
 DEMO = Path(__file__).resolve().parents[1] / "examples" / "demo_app" / "app.py"
 
@@ -81,16 +83,26 @@ async def test_killed_instance_replaced_within_two_sweeps(cr: CodeRunner, name: 
     desc = await deployed(cr, spec(name, 2))
     victim = desc.instances[0]
     assert victim.pid and alive(victim.pid)
+    killed_at = len(await history.events(cr.client, desc.workflow_id))  # history up to the kill
     os.kill(victim.pid, signal.SIGKILL)
-    killed_at = time.monotonic()
-    while True:
-        desc = await cr.describe(name)
-        if desc.replacements == 1 and sum(i.healthy for i in desc.instances) == 2:
-            break
-        assert time.monotonic() - killed_at < 2 * FAST.sweep_interval_s + 5, "not replaced within 2 sweeps"
-        await asyncio.sleep(0.1)
+    desc = await until(
+        lambda: cr.describe(name),
+        lambda d: d.replacements == 1 and sum(i.healthy for i in d.instances) == 2,
+        "the killed instance replaced",
+    )
     assert victim.instance_id not in {i.instance_id for i in desc.instances}
-    assert any(e.kind == "instance_replaced" for e in desc.events)
+    replaced = [e.message for e in desc.events if e.kind == "instance_replaced"]
+    assert len(replaced) == 1, replaced
+    assert replaced[0].startswith(f"{victim.instance_id} replaced: process exited"), replaced
+    assert "exit code -9" in replaced[0], replaced
+    # counted in sweeps, not seconds: the sweep in flight at the kill (which may have probed before
+    # it) and the next one; a dead process is replaced at once, not after failed probes
+    acts = history.activities(await history.events(cr.client, desc.workflow_id))
+    creates = [a for a in acts if a.name == "create_instance" and a.scheduled > killed_at]
+    assert creates, [a.name for a in acts if a.scheduled > killed_at]
+    sweeps = [a for a in acts if a.name == "check_instances" and a.completed
+              and killed_at < (a.closed or 0) < creates[0].scheduled]
+    assert 1 <= len(sweeps) <= 2, [(a.name, a.scheduled, a.closed) for a in acts if a.scheduled > killed_at]
     await cr.delete(name)
 
 
@@ -110,14 +122,23 @@ async def test_rolling_restart_loses_no_request(cr: CodeRunner, name: str) -> No
                 await asyncio.sleep(0.01)
 
     traffic = asyncio.create_task(steady_traffic())
-    await asyncio.sleep(0.3)
-    result = await cr.restart(name, reason="new config")
-    await asyncio.sleep(0.3)
-    stop.set()
-    await traffic
+    try:  # counted requests, not sleeps: traffic before, during and after the restart
+        await until(lambda: _count(statuses), lambda n: n >= 20, "20 requests before the restart")
+        at_call = sum(statuses.values())
+        result = await cr.restart(name, reason="new config")
+        at_return = sum(statuses.values())
+        await until(lambda: _count(statuses), lambda n: n >= at_return + 20, "20 requests after the restart")
+    finally:
+        stop.set()
+        await traffic
     assert set(result.instances).isdisjoint(before) and len(result.instances) == 2
-    assert statuses[200] > 50 and set(statuses) == {200}, statuses
+    assert at_return > at_call, "no request was sent while the restart ran"
+    assert set(statuses) == {200}, statuses
     await cr.delete(name)
+
+
+async def _count(counter: collections.Counter[int | str]) -> int:
+    return sum(counter.values())
 
 
 async def test_delete_leaves_no_process(cr: CodeRunner, sandbox_host: HostProcess, name: str) -> None:
@@ -126,10 +147,12 @@ async def test_delete_leaves_no_process(cr: CodeRunner, sandbox_host: HostProces
     result = await cr.delete(name, reason="done")
     assert result.status == DeploymentStatus.DELETED
     assert await host_instances(sandbox_host, name) == []
-    deadline = time.monotonic() + 5
-    while any(alive(p) for p in pids) and time.monotonic() < deadline:  # noqa: ASYNC110 - polling a pid
-        await asyncio.sleep(0.05)
-    assert not any(alive(p) for p in pids)
+    assert len(pids) == 3
+
+    async def still_alive() -> list[int]:
+        return [p for p in pids if alive(p)]
+
+    await until(still_alive, lambda left: not left, "every instance process gone")
     await cr.handle(name).result()  # the workflow completed
     async with httpx.AsyncClient() as http:
         with pytest.raises(httpx.ConnectError):
@@ -153,7 +176,7 @@ async def test_stop_and_start(cr: CodeRunner, sandbox_host: HostProcess, name: s
 
 async def test_crashing_app_fails_with_reason(cr: CodeRunner, sandbox_host: HostProcess, name: str) -> None:
     await cr.deploy(spec(name, 2, CRASH_ON_START="1"), FAST)
-    desc = await _until(cr, name, lambda d: d.status == DeploymentStatus.FAILED, timeout_s=30)
+    desc = await _until(cr, name, lambda d: d.status == DeploymentStatus.FAILED, "status failed")
     assert desc.status_reason and "exit" in desc.status_reason
     assert await host_instances(sandbox_host, name) == []
     await cr.delete(name)
@@ -166,11 +189,6 @@ async def test_duplicate_deploy_refused(cr: CodeRunner, name: str) -> None:
     await cr.delete(name)
 
 
-async def _until(cr: CodeRunner, name: str, check, timeout_s: float = 30.0) -> DeploymentDescription:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while True:
-        desc = await cr.describe(name)
-        if check(desc):
-            return desc
-        assert time.monotonic() < deadline, f"timed out; last: {desc.status} {desc.status_reason}"
-        await asyncio.sleep(0.1)
+async def _until(cr: CodeRunner, name: str, check: Callable[[DeploymentDescription], bool],
+                 what: str = "the deployment's state") -> DeploymentDescription:
+    return await until(lambda: cr.describe(name), check, what)

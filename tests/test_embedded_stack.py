@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -10,9 +11,11 @@ from pathlib import Path
 
 import httpx
 import psutil
+from temporalio.client import Client
 
 from coderunner.config.home import HomeLayout
 from starter.stack.processes import ProcessRecord
+from tests import history
 from tests.cli_helpers import REPO, coderunner
 
 SPEC = str(REPO / "examples" / "demo_app" / "spec.yaml")
@@ -49,6 +52,18 @@ def wait_running(env: dict[str, str], replicas: int, timeout_s: float = 90, repl
         time.sleep(1)
 
 
+async def history_length(address: str, workflow_id: str) -> int:
+    client = await Client.connect(address)
+    return len(await history.events(client, workflow_id))
+
+
+async def sweeps_since(address: str, workflow_id: str, start: int) -> int:
+    """Health sweeps (check_instances) scheduled after history index `start` that completed."""
+    client = await Client.connect(address)
+    acts = history.activities(await history.events(client, workflow_id))
+    return sum(1 for a in acts if a.name == "check_instances" and a.scheduled >= start and a.completed)
+
+
 def test_up_down_up_resumes_and_leaves_nothing(tmp_path: Path) -> None:
     home = tmp_path / "state"
     env = stack_env(home)
@@ -70,19 +85,27 @@ def test_up_down_up_resumes_and_leaves_nothing(tmp_path: Path) -> None:
         assert 'coderunner_deployments{status="running"} 1.0' in metrics
 
         # the supervisor restarts a crashed worker and sandbox host; the host adopts the instances
-        for victim in ("worker", "sandbox"):
-            os.kill(recorded(home)[victim].pid, signal.SIGKILL)
-        deadline = time.monotonic() + 30
-        while not all(r.alive() for r in recorded(home).values()):
+        killed = {victim: recorded(home)[victim].pid for victim in ("worker", "sandbox")}
+        for pid in killed.values():
+            os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 60  # a timeout only: how fast the supervisor is lives in bench/
+        while not (all(r.alive() for r in recorded(home).values())
+                   and all(recorded(home)[v].pid != pid for v, pid in killed.items())):
             assert time.monotonic() < deadline, "supervisor did not restart the crashed processes"
             time.sleep(0.3)
-        time.sleep(3)  # a few health sweeps against the restarted host
+        # counted, not slept for: three health sweeps scheduled after the restart have completed
+        address, workflow_id = stack["temporal_address"], first["workflow_id"]
+        back_at = asyncio.run(history_length(address, workflow_id))
+        while asyncio.run(sweeps_since(address, workflow_id, back_at)) < 3:
+            assert time.monotonic() < deadline + 60, "no health sweeps against the restarted host"
+            time.sleep(0.3)
         restarted = wait_running(env, 2)
         before = sorted(i["pid"] for i in first["instances"])
         assert sorted(i["pid"] for i in restarted["instances"]) == before  # adopted, not replaced
 
         processes = recorded(home)
         app_pids = [i["pid"] for i in first["instances"]]
+        assert {"worker", "sandbox"} <= set(processes) and len(app_pids) == 2, (processes, app_pids)
         down = coderunner("down", env=env)
         assert down.returncode == 0 and "supervisor" in down.stdout
         assert all(r.alive() is None for r in processes.values())

@@ -60,7 +60,9 @@ async def test_pause_resume_promote_step_promote_full_then_undo(
     assert "v2 to v1" in result.message
     desc = await cr.describe(name)
     assert desc.spec.version == "v1" and {i.version for i in desc.instances} == {"v1"}
-    assert all("-v1-" in iid for iid in await host_instances(sandbox_host, name))
+    hosted = await host_instances(sandbox_host, name)
+    assert len(hosted) == 3 and hosted == sorted(i.instance_id for i in desc.instances), hosted
+    assert all(iid.startswith(f"{name}-v1-") for iid in hosted), hosted
     assert "undone" in event_kinds(desc)
     await cr.delete(name)
 
@@ -81,7 +83,8 @@ async def test_abort_with_reason_and_refusals(cr: CodeRunner, sandbox_host: Host
     status = await cr.rollouts.abort(name, reason="wrong build")
     assert status.canary_weight == 0 and status.rolled_back_at is not None
     weights = await router_weights(sandbox_host, name)
-    assert all(w == 0 for iid, w in weights.items() if "-v3-" in iid)  # 100 % stable at once
+    routed = {iid for iid, w in weights.items() if w > 0}
+    assert routed == {f"{name}-v1-0"}, weights  # 100 % stable at once: only the v1 instance has weight
     status = await cr.rollouts.wait(name)
     assert status.phase == RolloutPhase.ABORTED and "wrong build" in (status.outcome or "")
     desc = await settled(cr, name)

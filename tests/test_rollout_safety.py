@@ -38,7 +38,7 @@ async def test_zero_traffic_pauses_at_the_first_weight_never_reaching_100(cr: Co
     assert status.canary_weight == 10 and status.windows_total >= 1
     assert status.paused_reason and "canary got 0 requests" in status.paused_reason
     assert "send traffic" in status.paused_reason and f"coderunner promote {name}" in status.paused_reason
-    assert all(w.verdict == WindowVerdict.INCONCLUSIVE for w in status.windows)
+    assert status.windows and all(w.verdict == WindowVerdict.INCONCLUSIVE for w in status.windows)
     desc = await cr.describe(name)
     assert weights_set(desc.events) == ["10"] and desc.spec.version == "v1"
     # a resume grants another window; with still no traffic it pauses again, still at 10 %

@@ -35,6 +35,7 @@ def test_split_weights_refuses_out_of_range() -> None:
 @given(st.integers(1, 50), st.integers(1, 50), st.integers(1, 99))
 def test_split_is_close_to_the_asked_share(stable: int, canary: int, percent: int) -> None:
     weights = split_weights([f"s{i}" for i in range(stable)], [f"c{i}" for i in range(canary)], percent)
+    assert len(weights) == stable + canary  # every backend gets a weight
     assert all(0 < w <= 1000 for w in weights.values())
     share = sum(w for k, w in weights.items() if k.startswith("c")) / sum(weights.values())
     # rounding inside a group of up to 50 backends moves the share by at most a few points
