@@ -35,17 +35,14 @@ with workflow.unsafe.imports_passed_through():
     from coderunner.models import search_attributes as sa
     from coderunner.models.rollout import (
         FINISHED_PHASES,
-        AnalysisResult,
         AnalysisStep,
         Control,
         ControlState,
-        ErrorEvidence,
         Hold,
         PauseStep,
         RolloutPhase,
         SetWeightStep,
         Stage,
-        WeightTally,
         WindowVerdict,
     )
     from coderunner.models.rollout_api import (
@@ -55,13 +52,10 @@ with workflow.unsafe.imports_passed_through():
         ControlRequest,
         PromoteRequest,
         RolloutCarry,
-        RolloutCommand,
         RolloutInput,
         RolloutMetric,
         RolloutResult,
         RolloutStatus,
-        WindowRecord,
-        WindowRequest,
     )
 
 # decisions and helpers are imported normally (sandboxed), after the models they use are passed
@@ -70,33 +64,26 @@ from coderunner.decisions import evidence_gate
 from coderunner.decisions.canary import (
     analysis_step_passed,
     decide,
-    judge_summary,
-    judge_window,
     next_action,
     plan_weights,
 )
 from coderunner.decisions.instances import canary_replicas
 from coderunner.decisions.rollout_phase import apply, phase_of, refusal
-from coderunner.decisions.window_summary import summarise_window
-from workflows.options import SANDBOX_CALL
+from workflows.rollout_channel import ParentChannel
+from workflows.rollout_patches import (
+    CONTINUE_AS_NEW,
+    DERIVED_PHASE,
+    EVIDENCE_GATE,
+    PATCHES,
+    REFUSED_WEIGHT_ABORTS,
+    SEQUENTIAL,
+    STATISTICS,
+    TIMER_CLOCK,
+)
 from workflows.rollout_steps import describe_step, evidence
+from workflows.rollout_windows import WindowBook
 
-KEEP_WINDOWS = 40  # windows kept in the status query (the audit log has the abort's evidence)
 NEXT, ABORT, FULL = "next", "abort", "full"
-# patch ids (pinned at the start of run: a run takes one path for its whole life)
-DERIVED_PHASE = "rollout-derived-phase"  # controls refused by decisions.rollout_phase
-SEQUENTIAL = "canary-sequential-judgement"  # SPRT on errors, abort at once on strong evidence
-STATISTICS = "rollout-window-statistics"  # the activity returns statistics, not raw samples
-CONTINUE_AS_NEW = "rollout-continue-as-new"
-EVIDENCE_GATE = "rollout-evidence-gate"  # issue 16: leave a weight only after healthy evidence
-REFUSED_WEIGHT_ABORTS = "rollout-refused-weight-aborts"  # a weight the router refused rolls back
-# A timer that fired means its moment has come. A worker that ran this code for a status query, over
-# a history whose newest event was that timer (its own task not yet processed), saw the previous
-# task's clock: the step "had not ended", its timer was started over, and the history it then wrote
-# could not be replayed ([TMPRL1100], seen after a worker kill -9 with a second worker answering).
-TIMER_CLOCK = "rollout-timer-clock"
-PATCHES = (DERIVED_PHASE, SEQUENTIAL, STATISTICS, CONTINUE_AS_NEW, EVIDENCE_GATE, REFUSED_WEIGHT_ABORTS,
-           TIMER_CLOCK)
 
 
 class _Abort(Exception):
@@ -116,13 +103,8 @@ class CanaryRolloutWorkflow:
         self._step = carry.step
         self._weight = carry.weight
         self._canaries = list(carry.canaries)
-        self._seq = carry.seq
-        self._acks: dict[int, CommandAck] = {}
-        self._history: list[WindowVerdict] = list(carry.history)
-        self._windows: list[WindowRecord] = list(carry.windows)
-        self._windows_total = carry.windows_total
-        self._evidence: ErrorEvidence = carry.evidence
-        self._tally: WeightTally = carry.tally
+        self._parent = ParentChannel(self._id, inp.parent_workflow_id, carry.seq)
+        self._book = WindowBook(carry, self._settings)
         self._carried = inp.carried  # consumed by the first hold after a continue-as-new
         self._runs = carry.runs
         self._next_window = 0.0
@@ -249,13 +231,13 @@ class CanaryRolloutWorkflow:
                 needed = self._settings.interval_s * self._settings.healthy_windows_per_step
                 deadline = self._now() + needed
         self._c = self._c.model_copy(update={"hold": None})
-        self._history = []
+        self._book.history = []
         self._publish()
         self._next_window = self._now() + self._settings.interval_s
         return deadline
 
     def _windows_at_weight(self) -> int:
-        return self._tally.windows if self._tally.weight == self._weight else 0
+        return self._book.at_weight(self._weight)
 
     async def _extend(self, told: bool) -> float:
         """Hold the step until its next analysis window; say so once per step."""
@@ -271,7 +253,8 @@ class CanaryRolloutWorkflow:
     def _missing_evidence(self) -> str | None:
         if not self._on(EVIDENCE_GATE) or self._weight <= 0:
             return None
-        return evidence_gate.missing_evidence(self._tally, self._weight, self._settings, self._inp.deployment)
+        return evidence_gate.missing_evidence(self._book.tally, self._weight, self._settings,
+                                              self._inp.deployment)
 
     async def _pause_for(self, reason: str, actor: str) -> None:
         self._c = apply(self._c, Control.PAUSE, Hold(reason=reason, actor=actor))
@@ -292,78 +275,44 @@ class CanaryRolloutWorkflow:
             return True
         now = self._now()
         carry = RolloutCarry(
-            controls=self._c, step=self._step, weight=self._weight, canaries=self._canaries, seq=self._seq,
-            history=self._history, windows=self._windows, windows_total=self._windows_total,
-            evidence=self._evidence, tally=self._tally,
+            controls=self._c, step=self._step, weight=self._weight, canaries=self._canaries,
+            seq=self._parent.seq, history=self._book.history, windows=self._book.windows,
+            windows_total=self._book.total, evidence=self._book.evidence, tally=self._book.tally,
             hold_left_s=None if deadline is None else max(0.0, deadline - now), hold_verdicts=verdicts,
             next_window_in_s=max(0.0, self._next_window - now), runs=self._runs + 1,
         )
         workflow.continue_as_new(self._inp.model_copy(update={"carried": carry}))
 
     async def _analyse(self) -> WindowVerdict:
-        result = await self._judge()
-        self._next_window = self._now() + self._settings.interval_s
-        self._windows_total += 1
-        self._history.append(result.verdict)
-        self._tally = evidence_gate.tally(self._tally, self._weight, result)
-        self._windows.append(WindowRecord(number=self._windows_total, at=workflow.now(), step=self._step + 1,
-                                          weight=self._weight, verdict=result.verdict, result=result))
-        del self._windows[:-KEEP_WINDOWS]
-        await self._metric(RolloutMetric(deployment=self._inp.deployment, verdict=result.verdict))
         sequential = self._on(SEQUENTIAL)
-        action = decide(self._history, result, self._settings, self._evidence) if sequential else next_action(
-            self._history, self._settings)
+        result = await self._book.judge(self._inp, self._canaries, self._weight, self._on(STATISTICS),
+                                        sequential)
+        self._next_window = self._now() + self._settings.interval_s
+        self._book.record(result, self._weight, self._step + 1, workflow.now())
+        await self._metric(RolloutMetric(deployment=self._inp.deployment, verdict=result.verdict))
+        book = self._book
+        action = decide(book.history, result, self._settings, book.evidence) if sequential else next_action(
+            book.history, self._settings)
         if action == "abort" and not self._c.abort:
             if result.conclusive:
-                text = f"strong evidence of errors at {self._weight}%: {evidence(self._windows[-1:])}"
+                text = f"strong evidence of errors at {self._weight}%: {evidence(book.windows[-1:])}"
             else:
                 limit = self._settings.failure_limit
                 text = (f"{limit} unhealthy analysis windows in a row at {self._weight}%: "
-                        f"{evidence(self._windows[-limit:])}")
+                        f"{evidence(book.windows[-limit:])}")
             self._c = apply(self._c, Control.ABORT, Hold(reason=text, actor="analysis"))
         elif action == "pause" and self._c.hold is None:
-            await self._pause_for(f"{result.verdict.value} windows in a row: {evidence(self._windows[-1:])}",
+            await self._pause_for(f"{result.verdict.value} windows in a row: {evidence(book.windows[-1:])}",
                                   "analysis")
         self._publish()
         return result.verdict
 
-    async def _judge(self) -> AnalysisResult:
-        """One window: statistics from the activity (new) or raw stats judged here (legacy)."""
-        same_version = self._inp.spec.version == self._inp.from_version  # a config release
-        request = WindowRequest(deployment=self._inp.deployment, canary_version=self._inp.spec.version,
-                                window_s=self._settings.interval_s,
-                                # a config release keeps the app version: only instance ids tell canary apart
-                                canary_instances=self._canaries if same_version else [])
-        summary_text = f"analysis window {self._windows_total + 1} at {self._weight}%"
-        if self._on(STATISTICS):
-            summary = await workflow.execute_activity_method(
-                AnalysisActivities.analyse_window,
-                request.model_copy(update={"settings": self._settings}),
-                summary=summary_text, **SANDBOX_CALL)
-        else:
-            stats = await workflow.execute_activity_method(AnalysisActivities.collect_window, request,
-                                                           summary=summary_text, **SANDBOX_CALL)
-            if not self._on(SEQUENTIAL):
-                return judge_window(stats.canary, stats.stable, self._settings)
-            summary = summarise_window(stats.canary, stats.stable, self._settings)
-        result, self._evidence = judge_summary(summary, self._settings, self._evidence)
-        return result
-
     # ---- commands to the deployment (the one writer) -------------------------------------------
 
     async def _call(self, kind: CommandKind, **fields: object) -> CommandAck:
-        self._seq += 1
-        seq = self._seq
-        command = RolloutCommand(seq=seq, rollout_id=self._id, kind=kind, phase=self._phase(),
-                                 **fields)  # type: ignore[arg-type]
-        parent = workflow.get_external_workflow_handle(self._inp.parent_workflow_id)
-        await parent.signal("rollout_command", command)
-        if kind == CommandKind.EVENT:
-            return CommandAck(seq=seq)
-        await workflow.wait_condition(lambda: seq in self._acks,
-                                      timeout_summary=f"deployment applies {kind.value}")
-        ack = self._acks.pop(seq)
-        self._canaries = ack.canary_instances
+        ack = await self._parent.call(kind, self._phase(), **fields)
+        if kind != CommandKind.EVENT:
+            self._canaries = ack.canary_instances
         return ack
 
     async def _ensure_canaries(self, weight: int) -> str | None:
@@ -385,7 +334,7 @@ class CanaryRolloutWorkflow:
             return
         self._weight = weight
         self._next_window = self._now() + self._settings.interval_s
-        self._history = []  # windows at the old weight say little about the new one
+        self._book.history = []  # windows at the old weight say little about the new one
         await self._metric(RolloutMetric(deployment=self._inp.deployment, canary_weight=weight))
         if not aborting:
             await self._event("canary_weight", f"canary {self._inp.spec.version} at {weight}% "
@@ -443,7 +392,7 @@ class CanaryRolloutWorkflow:
 
     @workflow.signal
     async def command_done(self, ack: CommandAck) -> None:
-        self._acks[ack.seq] = ack
+        self._parent.acked(ack)
 
     @workflow.update
     async def promote(self, req: PromoteRequest) -> RolloutStatus:
@@ -530,7 +479,7 @@ class CanaryRolloutWorkflow:
             steps=len(self._steps), step_description=describe_step(step), canary_weight=self._weight,
             canary_instances=self._canaries, weights=plan_weights(self._inp.strategy),
             paused_reason=self._c.hold.reason if self._c.hold else None, outcome=self._outcome,
-            windows=self._windows, windows_total=self._windows_total, rolled_back_at=self._rolled_back_at,
+            windows=self._book.windows, windows_total=self._book.total, rolled_back_at=self._rolled_back_at,
             runs=self._runs,
         )
 
@@ -553,7 +502,7 @@ class CanaryRolloutWorkflow:
 
     def _publish(self) -> None:
         phase = self._phase()
-        last = self._windows[-1] if self._windows else None
+        last = self._book.windows[-1] if self._book.windows else None
         verdict = f"{last.verdict.value} — {last.result.reasons[0]}" if last and last.result.reasons else "-"
         step = f"{min(self._step + 1, len(self._steps))}/{len(self._steps)}"
         hold = self._c.hold.reason if self._c.hold else None
