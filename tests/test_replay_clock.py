@@ -5,13 +5,15 @@ the clock of the task *before* it (it answered a status query over that history)
 ended", its timer was started over, and no worker could replay the history it wrote ([TMPRL1100]
 Signal external WF machine vs TimerStarted). Here the same thing is made exact: a recorded history in
 which the task that handles the first fired timer carries its predecessor's clock. Runs recorded
-before the fix (no `rollout-timer-clock` marker) take the old path and diverge; today's runs do not.
+before the fix (no `rollout-timer-clock` / `autoscaler-timer-clock` marker) take the old path and
+diverge; today's runs do not.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer, WorkflowReplayResult
@@ -39,14 +41,22 @@ async def replay(history: WorkflowHistory) -> WorkflowReplayResult:
     ).replay_workflow(history, raise_on_replay_failure=False)
 
 
-async def test_a_fired_step_timer_ends_the_step_even_on_a_stale_clock() -> None:
-    path = HISTORIES / "rollout_timer_clock_stepped_by_timers.json"
+# the rollout's step timer, and the autoscaler's sync timer (same defect, same fix: TIMER_CLOCK)
+TODAY = ["rollout_timer_clock_stepped_by_timers", "autoscaler_budget_timer_clock",
+         "autoscaler_continue_as_new_timer_clock"]
+BEFORE = ["rollout_patched_promoted", "autoscaler_budget_patched", "autoscaler_continue_as_new_patched"]
+
+
+@pytest.mark.parametrize("stem", TODAY)
+async def test_a_fired_timer_is_due_even_on_a_stale_clock(stem: str) -> None:
+    path = HISTORIES / f"{stem}.json"
     assert (await replay(WorkflowHistory.from_json("as-recorded", path.read_text()))).replay_failure is None
     result = await replay(with_stale_clock(path))
     assert result.replay_failure is None, result.replay_failure
 
 
-async def test_runs_from_before_the_fix_diverge_on_a_stale_clock() -> None:
+@pytest.mark.parametrize("stem", BEFORE)
+async def test_runs_from_before_the_fix_diverge_on_a_stale_clock(stem: str) -> None:
     """The defect itself, kept visible: without the marker the old path starts the timer over."""
-    result = await replay(with_stale_clock(HISTORIES / "rollout_patched_promoted.json"))
+    result = await replay(with_stale_clock(HISTORIES / f"{stem}.json"))
     assert result.replay_failure is not None and "Nondeterminism" in str(result.replay_failure)

@@ -61,6 +61,9 @@ CAN_CARRIES_ACCEPTED = "autoscaler-can-carries-accepted"  # disable and unwritte
 SPEND_BY_MONTH = "autoscaler-spend-by-month"  # each second of an interval charged to its own month
 SPEND_COUNTS_SCALED = "autoscaler-spend-counts-scaled"  # instances a decision added/removed cost now
 HPA_PARITY = "autoscaler-hpa-parity"  # the replica calculator's rules for unready and missing instances
+# A fired timer means its moment has come, whatever clock the task carries (see workflows/rollout_patches.py
+# TIMER_CLOCK: a worker answering a query ran the code for a fired timer with the previous task's clock)
+TIMER_CLOCK = "autoscaler-timer-clock"
 
 
 @workflow.defn
@@ -76,6 +79,13 @@ class AutoscalerWorkflow:
         self._alerts: list[int] = self._s.pending_alerts
         self._closed: list[MonthSpend] = self._s.pending_closed
         self._s.pending_events, self._s.pending_alerts, self._s.pending_closed = [], [], []
+        self._timer_clock = False  # decided at the start of the run (TIMER_CLOCK)
+        self._fired = 0.0  # the latest moment a timer of this run fired for
+
+    def _now(self) -> float:
+        """The workflow's clock, never behind a timer that has fired (TIMER_CLOCK)."""
+        now = workflow.time()
+        return max(now, self._fired) if self._timer_clock else now
 
     @property
     def _name(self) -> str:
@@ -83,9 +93,10 @@ class AutoscalerWorkflow:
 
     @workflow.run
     async def run(self, inp: AutoscalerInput) -> Ack:
+        self._timer_clock = workflow.patched(TIMER_CLOCK)
         if inp.state is None:
             self._event("autoscale_enabled", f"autoscaling on with policy {self._s.policy.name}", inp.actor)
-        next_sync = workflow.time()
+        next_sync = self._now()
         while not self._disabled:
             wake_at = next_sync
             if self._s.override and self._s.override.expires_at_s is not None:
@@ -93,19 +104,19 @@ class AutoscalerWorkflow:
             try:
                 await workflow.wait_condition(
                     lambda: self._sync_now or self._disabled,
-                    timeout=timedelta(seconds=max(0.0, wake_at - workflow.time())),
+                    timeout=timedelta(seconds=max(0.0, wake_at - self._now())),
                     timeout_summary="next autoscaler sync",
                 )
             except TimeoutError:
-                pass
+                self._fired = max(self._fired, wake_at)
             if self._disabled:
                 break
             async with self._lock:
                 expired = self._expire_override()
-                if expired or self._sync_now or workflow.time() >= next_sync:
+                if expired or self._sync_now or self._now() >= next_sync:
                     self._sync_now = False
                     await self._sync()
-                    next_sync = workflow.time() + self._s.policy.sync_interval_s
+                    next_sync = self._now() + self._s.policy.sync_interval_s
             if workflow.info().is_continue_as_new_suggested() and not self._disabled:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 if workflow.patched(CAN_CARRIES_ACCEPTED):
@@ -133,7 +144,7 @@ class AutoscalerWorkflow:
                 await self._sync()
                 return OverrideResult(message="override cleared; the autoscaler decides again",
                                       replicas=self._current())
-            now = workflow.time()
+            now = self._now()
             expires = now + req.ttl_s if req.ttl_s is not None else None
             self._s.override = Override(replicas=req.replicas, reason=req.reason, actor=req.actor,
                                         set_at_s=now, expires_at_s=expires)
@@ -178,7 +189,7 @@ class AutoscalerWorkflow:
         o = self._s.override
         remaining = None
         if o is not None and o.expires_at_s is not None:
-            remaining = max(0.0, o.expires_at_s - workflow.time())
+            remaining = max(0.0, o.expires_at_s - self._now())
         return AutoscalerStatus(
             deployment=self._name, workflow_id=workflow.info().workflow_id, policy=self._s.policy,
             paused=self._s.paused, pause_reason=self._s.pause_reason, override=o,
@@ -189,7 +200,7 @@ class AutoscalerWorkflow:
     # ---- the sync -------------------------------------------------------------------------------
 
     async def _sync(self) -> None:
-        policy, now = self._s.policy, workflow.time()
+        policy, now = self._s.policy, self._now()
         try:
             obs = await workflow.execute_activity_method(
                 AutoscaleActivities.gather_metrics,
@@ -318,7 +329,7 @@ class AutoscalerWorkflow:
 
     def _expire_override(self) -> bool:
         o = self._s.override
-        if o is None or o.expires_at_s is None or workflow.time() < o.expires_at_s:
+        if o is None or o.expires_at_s is None or self._now() < o.expires_at_s:
             return False
         self._s.override = None
         self._event("override_expired", f"override of {o.replicas} replicas expired; autoscaler takes over")
