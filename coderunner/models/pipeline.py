@@ -416,6 +416,7 @@ class PipelineDescription(Strict):
     dead_letters: list[DeadLetter] = []
     decisions: list[DecisionRecord] = []
     breaker: str = ""
+    breaker_opened: int = 0
     integration: str = ""
 
 
