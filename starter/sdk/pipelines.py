@@ -195,7 +195,7 @@ class Pipelines:
         letters = await self.dead_letters(name_or_id)
         found = next((d for d in letters if d.task == task), None)
         if found is None:
-            known = ", ".join(d.task for d in letters) or "none"
+            known = ", ".join(sorted(d.task for d in letters)) or "none"
             raise UserError(f"{task!r} is not a dead letter of this run (dead letters: {known})")
         return found
 
