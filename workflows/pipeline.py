@@ -29,16 +29,14 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import Priority, RetryPolicy, SearchAttributeUpdate
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.pipeline import PipelineActivities
-    from activities.pipeline_qa import PipelineQaActivities
     from coderunner.models import search_attributes as sa
     from coderunner.models.breaker import Outcome, ProbeStarted, Tick
     from coderunner.models.pipeline import (
-        DevStepRequest,
         DevStepResult,
         PipelineDescription,
         PipelineInput,
@@ -56,7 +54,6 @@ with workflow.unsafe.imports_passed_through():
         AbortDecision,
         DeadLetter,
         DecisionResult,
-        QaStepRequest,
         QaStepResult,
         RetryDecision,
         SkipDecision,
@@ -77,16 +74,14 @@ from coderunner.decisions.pipeline_failures import (
 from coderunner.decisions.pipeline_schedule import (
     blocked_tasks,
     pipeline_status,
-    priority_key,
     ready_queue,
     to_dispatch,
 )
 from workflows.pipeline_dlq import DecisionDesk
+from workflows.pipeline_steps import run_integration, start_dev_step, start_qa_step
 from workflows.pipeline_views import description, details_text, result_of
 
 PREPARE_RETRY = RetryPolicy(maximum_attempts=3, non_retryable_error_types=["PlanCycle"])
-DEV_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=5)
-DEV_HEARTBEAT = timedelta(seconds=10)
 QA_PATCH = "pipeline-qa-dead-letters"
 
 
@@ -226,25 +221,8 @@ class PipelineWorkflow:
         fixing = self._qa and state.status == TaskStatus.RETRYING
         state.status, state.attempt, state.started_s = TaskStatus.RUNNING, state.attempt + 1, workflow.time()
         rank = self._analysis.rank[task_id]
-        kind = "fix attempt" if fixing else "dev step"
-        handle = workflow.start_activity_method(
-            PipelineActivities.dev_step,
-            DevStepRequest(
-                pipeline=self._name,
-                run=self._req.run,
-                runs_dir=self._req.runs_dir,
-                project_dir=self._req.project_dir,
-                task=spec,
-                attempt=state.attempt,
-                feedback=state.detail if fixing else "",
-            ),
-            activity_id=f"{task_id}-{state.attempt}",
-            summary=f"{kind} of {task_id} (rank {rank}, attempt {state.attempt})",
-            start_to_close_timeout=timedelta(seconds=spec.timeout_s() + 60),
-            heartbeat_timeout=DEV_HEARTBEAT,
-            retry_policy=DEV_RETRY,
-            priority=Priority(priority_key=priority_key(rank, len(self._s.tasks))),
-        )
+        feedback = state.detail if fixing else ""
+        handle = start_dev_step(self._req, spec, state.attempt, rank, len(self._s.tasks), feedback)
         self._track(task_id, handle, self._await_step(task_id, handle))
 
     def _track(self, task_id: str, handle: workflow.ActivityHandle[Any], waiting: Any) -> None:
@@ -285,26 +263,7 @@ class PipelineWorkflow:
         qa = spec.agent.qa_argv()
         if result.ok and not result.cached and qa is not None and not self._stopping():
             state.status, state.detail = TaskStatus.TESTING, result.detail
-            handle = workflow.start_activity_method(
-                PipelineQaActivities.qa_step,
-                QaStepRequest(
-                    pipeline=self._name,
-                    run=self._req.run,
-                    runs_dir=self._req.runs_dir,
-                    task=task_id,
-                    attempt=state.attempt,
-                    command=qa,
-                    env=spec.env,
-                    timeout_s=spec.timeout_s(),
-                    cache_key=result.cache_key,
-                    outputs=result.outputs,
-                ),
-                activity_id=f"{task_id}-{state.attempt}-qa",
-                summary=f"QA of {task_id} (attempt {state.attempt})",
-                start_to_close_timeout=timedelta(seconds=spec.timeout_s() + 60),
-                heartbeat_timeout=DEV_HEARTBEAT,
-                retry_policy=DEV_RETRY,
-            )
+            handle = start_qa_step(self._req, spec, state.attempt, qa, result)
             self._track(task_id, handle, self._await_qa(task_id, handle))
             self._changed = True
             return
@@ -353,24 +312,13 @@ class PipelineWorkflow:
             assert command is not None
             attempt += 1
             self._publish("integration")
-            result = await workflow.execute_activity_method(
-                PipelineQaActivities.qa_step,
-                QaStepRequest(
-                    pipeline=self._name,
-                    run=self._req.run,
-                    runs_dir=self._req.runs_dir,
-                    task=INTEGRATION,
-                    attempt=attempt,
-                    command=as_argv(command),
-                    env=self._desk.integration_env(),
-                    timeout_s=max(60.0, 4 * self._analysis.total_work_s),
-                    stage="integration",
-                ),
-                activity_id=f"integration-{self._s.runs}-{attempt}",
-                summary=f"integration of {self._name} (attempt {attempt})",
-                start_to_close_timeout=timedelta(seconds=max(60.0, 4 * self._analysis.total_work_s) + 60),
-                heartbeat_timeout=DEV_HEARTBEAT,
-                retry_policy=DEV_RETRY,
+            result = await run_integration(
+                self._req,
+                as_argv(command),
+                self._desk.integration_env(),
+                attempt,
+                self._s.runs,
+                self._analysis,
             )
             if result.ok:
                 self._s.integration = "passed"
