@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from coderunner.models.pipeline import PipelineStatus
+from coderunner.models.pipeline import PipelineDescription, PipelineStatus, TaskStatus, TaskView
+from coderunner.models.pipeline_qa import DeadLetter
 from starter.sdk import CodeRunner
 from starter.sdk.pipelines import Pipelines
+from starter.views.pipelines import status_text
 from tests.cli_helpers import acoderunner
 from tests.pipeline_helpers import sh, write_plan
 from tests.polling import until
@@ -77,3 +79,20 @@ async def test_dlq_list_show_skip_retry_and_bad_input(
     for late in (("dlq", "skip", run, "poison", "--reason", "late"), ("abort", run, "--reason", "late")):
         done = await acoderunner("pipeline", *late, env=cli_env)
         assert done.returncode == 2 and "has already ended (succeeded)" in done.stderr, done.stderr
+
+
+def test_status_text_shows_the_breaker_integration_and_dead_letters() -> None:
+    desc = PipelineDescription(
+        name="p", run="r", status=PipelineStatus.RUNNING, reason="", stage="dev", pool_size=2, running=0,
+        ready=0, done=1, failed=0, cached=0,
+        tasks=[TaskView(id="a", status=TaskStatus.DEAD, attempt=3, cached=False, rank=1,
+                        detail="dev command failed (exit 3): boom\nmore")],
+        critical_path=["a"], critical_path_s=1.0, elapsed_s=2.0,
+        dead_letters=[DeadLetter(task="a", attempts=3, detail="boom", since_s=1.0)],
+        breaker="closed (1 of the last 3 attempts failed)", integration="failed",
+    )
+    text = status_text(desc)
+    assert "circuit breaker: closed (1 of the last 3 attempts failed)" in text
+    assert "integration: failed" in text
+    assert "dead letters (waiting for a person): a" in text
+    assert "dev command failed (exit 3): boom" in text and "more" not in text
