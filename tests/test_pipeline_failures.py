@@ -24,6 +24,7 @@ from coderunner.models.pipeline import (
     PoolBounds,
     TaskState,
     TaskStatus,
+    check_plan,
 )
 from coderunner.models.pipeline_qa import FailurePolicy, SkipMode
 from tests.pipeline_helpers import plan_of, task
@@ -167,3 +168,25 @@ def test_fixes_always_start_before_new_work(status: dict[str, TaskStatus], now: 
     assert running + len(started) <= max(pool, running)
     if now < 7.0:
         assert not any(tasks[t].status == RETRY for t in started)  # never before its backoff
+
+
+def test_plan_validation_covers_qa_failures_and_integration() -> None:
+    bad = {
+        "name": "p",
+        "project": ".",
+        "failures": {"max_attempt": 3, "backoff_s": -1},
+        "integration": [],
+        "tasks": [{"id": "a", "owns": ["a.py"], "agent": {"dev": ["true"], "qa": []}, "estimate": 1}],
+    }
+    plan, errors = check_plan(bad)
+    assert plan is None
+    shown = {str(e) for e in errors}
+    assert "plan: failures.max_attempt: unknown key — remove it or check its spelling" in shown
+    assert any(s.startswith("plan: failures.backoff_s:") for s in shown)
+    assert any(s.startswith("task a: agent.qa: must be a non-empty command") for s in shown)
+    assert any(s.startswith("plan: integration: must be a non-empty command") for s in shown)
+    good = {**bad, "failures": {"max_attempts": 2}, "integration": "make check"}
+    good["tasks"] = [{**bad["tasks"][0], "agent": {"dev": ["true"], "qa": "pytest -q"}}]
+    plan, errors = check_plan(good)
+    assert plan is not None and errors == []
+    assert plan.failures.max_attempts == 2 and plan.tasks[0].agent.qa_argv() == ["sh", "-c", "pytest -q"]

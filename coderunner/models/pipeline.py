@@ -169,6 +169,13 @@ class _PlanHead(Strict):
     failures: FailurePolicy = FailurePolicy()
     integration: list[str] | str | None = None
 
+    @field_validator("integration")
+    @classmethod
+    def _integration(cls, value: list[str] | str | None) -> list[str] | str | None:
+        if value is not None and (not value or (isinstance(value, list) and not all(value))):
+            raise ValueError("must be a non-empty command, e.g. integration: [python, -m, pytest]")
+        return value
+
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
