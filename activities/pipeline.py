@@ -40,6 +40,8 @@ from coderunner.pipeline.runner import RunOutcome, run_in_workspace
 from coderunner.pipeline.workspace import changes, content_hashes, copy_tree, run_dir, snapshot
 
 CACHE_DIR = "cache"
+FEEDBACK_ENV = "CODERUNNER_FEEDBACK"  # a fix attempt's command sees the last failure's output here
+FEEDBACK_CHARS = 4000
 
 
 @functools.lru_cache(maxsize=16)
@@ -80,7 +82,7 @@ class StepMarks:
         os.replace(tmp, path)
 
 
-def _journal(root: Path, **entry: object) -> None:
+def append_journal(root: Path, **entry: object) -> None:
     with (root / "journal.jsonl").open("a") as out:
         out.write(json.dumps({**entry, "at": round(time.time(), 4)}) + "\n")
 
@@ -117,7 +119,7 @@ class PipelineActivities:
         task = req.task
         marks = StepMarks(root / "steps" / f"{task.id}-{req.attempt}")
         journal = functools.partial(
-            _journal, root, task=task.id, attempt=req.attempt, activity_attempt=activity.info().attempt
+            append_journal, root, task=task.id, attempt=req.attempt, activity_attempt=activity.info().attempt
         )
         done = marks.read(marks.result, DevStepResult)
         if done is not None:  # finished before a crash lost the completion
@@ -163,10 +165,11 @@ class PipelineActivities:
         before = await asyncio.to_thread(snapshot, marks.scratch)
         journal(event="start")
         task = req.task
+        env = {**task.env, FEEDBACK_ENV: req.feedback[-FEEDBACK_CHARS:]} if req.feedback else task.env
         outcome = await run_in_workspace(
             task.agent.argv(),
             marks.scratch,
-            task.env,
+            env,
             task.timeout_s(),
             hidden=[Path(req.runs_dir), home_dir()],
             tick=_heartbeat,
@@ -193,7 +196,8 @@ class PipelineActivities:
             outputs = {
                 p: (cache.put_file(scratch / p) if h is not None else None) for p, h in ran.changed.items()
             }
-            cache.record(ran.key, outputs)
+            if task.agent.qa is None:  # else the QA step records them once it has passed
+                cache.record(ran.key, outputs)
             result.ok, result.outputs = True, outputs
             result.detail = f"ran in {took:.1f}s, {len(outputs)} file(s) changed"
         return result

@@ -1,20 +1,26 @@
-"""Record PipelineWorkflow histories for the replay test: `python -m tests.record_pipeline_histories`.
+"""Record PipelineWorkflow histories for the replay test: `python -m tests.record_pipeline_histories qa`.
 
-Recorded with the example plan (examples/pipeline): one run that succeeds, one where a task changes a
-file it does not own (failed + blocked dependents). Re-record only for a deliberate change guarded by
-`workflow.patched`. Without the payload codec, so the files replay anywhere.
+`first` (recorded before the `pipeline-qa-dead-letters` patch, kept as they are so the old behaviour
+keeps replaying — re-recording them today would record the new behaviour): the example plan
+(examples/pipeline), one run that succeeds, one where a task changes a file it does not own (failed +
+blocked dependents). `qa`: the Delivery pipeline II example (examples/pipeline_qa): QA steps, a fix
+attempt, a dead letter skipped by a person, the integration stage. Re-record only for a deliberate
+change guarded by `workflow.patched`. Without the payload codec, so the files replay anywhere.
 """
 
 from __future__ import annotations
 
 import asyncio
 import shutil
+import sys
 from pathlib import Path
 
 import yaml
 
 from starter.sdk.pipelines import Pipelines
 from tests.recording import recording_stack
+from tests.test_pipeline_example_qa import EXAMPLE as QA_EXAMPLE
+from tests.test_pipeline_example_qa import run_example
 
 HISTORIES = Path(__file__).parent / "histories"
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "pipeline"
@@ -32,12 +38,20 @@ def plans(root: Path) -> dict[str, Path]:
     return {"pipeline_example.json": ok, "pipeline_unowned_write.json": bad}
 
 
-async def record() -> None:
+async def record(which: str) -> None:
     async with recording_stack(can_after=None) as (client, cr):
         settings = cr.settings
         pipes = Pipelines(client, settings)
-        for out, plan in plans(settings.home).items():
-            workflow_id = await pipes.run(plan, "recorded")
+        runs: dict[str, str] = {}
+        if which == "first":
+            for out, plan in plans(settings.home).items():
+                runs[out] = await pipes.run(plan, "recorded")
+        else:
+            shutil.copytree(QA_EXAMPLE, settings.home / "example-qa")
+            runs["pipeline_qa_example.json"] = await run_example(
+                pipes, settings.home / "example-qa" / "plan.yaml", "recorded"
+            )
+        for out, workflow_id in runs.items():
             await pipes.wait(workflow_id)
             history = await pipes.handle(workflow_id).fetch_history()
             (HISTORIES / out).write_text(history.to_json())
@@ -45,4 +59,4 @@ async def record() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(record())
+    asyncio.run(record(sys.argv[1] if len(sys.argv) > 1 else "qa"))

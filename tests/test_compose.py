@@ -31,6 +31,7 @@ SEARCH_ATTRIBUTES = {
     "CodeRunnerBudgetLevel": "Int",
     "CodeRunnerPipeline": "Keyword",
     "CodeRunnerPipelineStage": "Keyword",
+    "CodeRunnerPipelineDeadLetters": "Int",
 }
 
 

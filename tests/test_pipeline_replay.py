@@ -21,6 +21,8 @@ HISTORIES = Path(__file__).parent / "histories"
     [
         ("pipeline_example.json", "pipeline/shop/recorded", 10),
         ("pipeline_unowned_write.json", "pipeline/shop-unowned/recorded", 8),
+        # prepare, 8 dev steps (stats twice, legacy three times), 5 QA steps, the integration step
+        ("pipeline_qa_example.json", "pipeline/qa-demo/recorded", 15),
     ],
 )
 async def test_recorded_pipeline_replays(file: str, workflow_id: str, activities: int) -> None:
@@ -29,6 +31,8 @@ async def test_recorded_pipeline_replays(file: str, workflow_id: str, activities
         e for e in history.events if e.WhichOneof("attributes") == "activity_task_scheduled_event_attributes"
     ]
     assert len(scheduled) == activities  # prepare + one dev step per task that was not blocked
+    patched = [e for e in history.events if e.WhichOneof("attributes") == "marker_recorded_event_attributes"]
+    assert bool(patched) == file.startswith("pipeline_qa")  # only the new history has the QA patch
     result = await Replayer(
         workflows=WORKFLOWS, workflow_runner=WORKFLOW_RUNNER, data_converter=pydantic_data_converter
     ).replay_workflow(history)

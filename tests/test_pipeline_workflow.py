@@ -16,6 +16,7 @@ from starter.sdk import CodeRunner
 from starter.sdk.pipelines import Pipelines
 from tests.cli_helpers import REPO, acoderunner, coderunner
 from tests.pipeline_helpers import task
+from tests.polling import until
 
 EXAMPLE = REPO / "examples" / "pipeline"
 
@@ -93,11 +94,11 @@ async def test_runs_in_priority_order_then_the_cache_skips_unchanged_work(
     assert {r["status"] for r in rows} == {"succeeded"} and {r["stage"] for r in rows} == {"done"}
 
 
-async def test_a_task_that_changes_files_it_does_not_own_fails_and_blocks_its_dependents(
+async def test_a_task_that_changes_files_it_does_not_own_is_a_dead_letter_and_its_dependents_wait(
     cr: CodeRunner, tmp_path: Path, name: str
 ) -> None:
     pipes = pipelines_in(cr, tmp_path / "home")
-    plan = copy_example(tmp_path, name)
+    plan = copy_example(tmp_path, name, {"failures": {"max_attempts": 2, "backoff_s": 0.1}})
     data = yaml.safe_load(plan.read_text())
     for spec in data["tasks"]:
         if spec["id"] == "tax":  # also scribbles on pricing.py and a new file
@@ -108,14 +109,20 @@ async def test_a_task_that_changes_files_it_does_not_own_fails_and_blocks_its_de
             ]
     plan.write_text(yaml.safe_dump(data))
     workflow_id = await pipes.run(plan, "r1")
-    result = await pipes.wait(workflow_id)
-    assert result.status == PipelineStatus.FAILED
-    assert result.failed == ["tax"] and result.blocked == ["checkout", "report"]
-    assert result.done == 6  # independent work went on
-    desc = await pipes.describe(workflow_id)
+    desc = await until(
+        lambda: pipes.describe(workflow_id),
+        lambda d: bool(d.dead_letters) and d.done == 6,
+        "tax in the DLQ, independent work done",
+    )
+    assert [(d.task, d.attempts) for d in desc.dead_letters] == [("tax", 2)]
     tax = next(t for t in desc.tasks if t.id == "tax")
-    assert tax.status == TaskStatus.FAILED
+    assert tax.status == TaskStatus.DEAD and tax.attempt == 2
     assert tax.detail == "changed files it does not own: shop/pricing.py, stray.txt"
+    waiting = {t.id for t in desc.tasks if t.status == TaskStatus.WAITING}
+    assert waiting == {"checkout", "report"}  # its dependents wait for a person's decision
+    await pipes.abort(workflow_id, reason="tax needs a rewrite")
+    result = await pipes.wait(workflow_id)
+    assert result.status == PipelineStatus.ABORTED and result.dead == ["tax"] and result.done == 6
     workspace = Path(result.workspace)
     assert not (workspace / "stray.txt").exists() and "x" not in (workspace / "shop/pricing.py").read_text()
 

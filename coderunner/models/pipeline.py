@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from coderunner.models.breaker import Breaker
+from coderunner.models.pipeline_qa import DeadLetter, DecisionRecord, FailurePolicy, TaskOverride
 from coderunner.models.rollout import parse_duration
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -29,12 +31,15 @@ class CommandAgent(Strict):
 
     kind: Literal["command"] = "command"
     dev: list[str] | str = Field(description="the dev command: argv list, or one string run by sh -c")
+    qa: list[str] | str | None = Field(default=None, description="the QA command, run after each dev step")
     version: str = "1"
     timeout: float | None = Field(default=None, description="seconds (or 30s, 2m); default 4x estimate")
 
-    @field_validator("dev")
+    @field_validator("dev", "qa")
     @classmethod
-    def _dev_not_empty(cls, value: list[str] | str) -> list[str] | str:
+    def _dev_not_empty(cls, value: list[str] | str | None) -> list[str] | str | None:
+        if value is None:
+            return value
         if not value or (isinstance(value, list) and not all(isinstance(a, str) and a for a in value)):
             raise ValueError("must be a non-empty command, e.g. dev: [python, gen.py] or dev: 'make x'")
         return value
@@ -45,7 +50,15 @@ class CommandAgent(Strict):
         return None if value is None else parse_duration(value, "timeout")
 
     def argv(self) -> list[str]:
-        return ["sh", "-c", self.dev] if isinstance(self.dev, str) else list(self.dev)
+        return as_argv(self.dev)
+
+    def qa_argv(self) -> list[str] | None:
+        return None if self.qa is None else as_argv(self.qa)
+
+
+def as_argv(command: list[str] | str) -> list[str]:
+    """A command as argv: a list as is, a string through `sh -c`."""
+    return ["sh", "-c", command] if isinstance(command, str) else list(command)
 
 
 class TaskSpec(Strict):
@@ -97,6 +110,8 @@ class PlanSpec(Strict):
     project: str = Field(description="the project directory, relative to the plan file")
     tasks: list[TaskSpec]
     pool: PoolBounds = PoolBounds()
+    failures: FailurePolicy = FailurePolicy()
+    integration: list[str] | str | None = Field(default=None, description="run once over the workspace")
 
     def task(self, task_id: str) -> TaskSpec:
         return next(t for t in self.tasks if t.id == task_id)
@@ -151,6 +166,15 @@ class _PlanHead(Strict):
     name: str
     project: str
     pool: PoolBounds = PoolBounds()
+    failures: FailurePolicy = FailurePolicy()
+    integration: list[str] | str | None = None
+
+    @field_validator("integration")
+    @classmethod
+    def _integration(cls, value: list[str] | str | None) -> list[str] | str | None:
+        if value is not None and (not value or (isinstance(value, list) and not all(value))):
+            raise ValueError("must be a non-empty command, e.g. integration: [python, -m, pytest]")
+        return value
 
     @field_validator("name")
     @classmethod
@@ -288,6 +312,7 @@ class PipelineStatus(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    ABORTED = "aborted"  # by a person's decision on a dead letter
 
 
 class TaskStatus(StrEnum):
@@ -297,6 +322,10 @@ class TaskStatus(StrEnum):
     DONE = "done"
     FAILED = "failed"
     BLOCKED = "blocked"  # an upstream task failed
+    TESTING = "qa"  # its QA step runs
+    RETRYING = "retrying"  # a fix attempt is queued (ahead of new work) once its backoff has passed
+    DEAD = "dead"  # in the dead-letter queue: waits for a person; its dependents wait too
+    SKIPPED = "skipped"  # by a person's decision (or as a dependent of a skipped task)
 
 
 class PipelineRequest(Strict):
@@ -314,6 +343,9 @@ class TaskState(Strict):
     detail: str = ""
     started_s: float | None = None
     finished_s: float | None = None
+    failures: int = Field(default=0, description="failed attempts since the last person's decision")
+    retry_at_s: float | None = None
+    proceed: bool = Field(default=True, description="skipped: whether its dependents may run")
 
 
 class PipelineState(Strict):
@@ -326,6 +358,12 @@ class PipelineState(Strict):
     started_s: float = 0.0
     runs: int = 0
     max_pool: int = 0
+    breaker: Breaker = Breaker()
+    dead_letters: dict[str, DeadLetter] = {}
+    decisions: list[DecisionRecord] = []
+    overrides: dict[str, TaskOverride] = {}
+    aborted: bool = False
+    integration: str = Field(default="", description="'' (not yet), passed, failed, skipped")
 
 
 class PipelineInput(Strict):
@@ -344,6 +382,7 @@ class DevStepRequest(Strict):
     project_dir: str
     task: TaskSpec
     attempt: int
+    feedback: str = Field(default="", description="the last failure's output, for a fix attempt")
 
 
 class DevStepResult(Strict):
@@ -381,6 +420,11 @@ class PipelineDescription(Strict):
     critical_path: list[str]
     critical_path_s: float
     elapsed_s: float
+    dead_letters: list[DeadLetter] = []
+    decisions: list[DecisionRecord] = []
+    breaker: str = ""
+    breaker_opened: int = 0
+    integration: str = ""
 
 
 class PipelineResult(Strict):
@@ -395,6 +439,8 @@ class PipelineResult(Strict):
     makespan_s: float
     critical_path_s: float
     workspace: str
+    skipped: list[str] = []
+    dead: list[str] = []
 
 
 def workflow_id_for(name: str, run: str) -> str:

@@ -12,7 +12,8 @@ ROLLOUT_PHASE = SearchAttributeKey.for_keyword("CodeRunnerRolloutPhase")
 CANARY_WEIGHT = SearchAttributeKey.for_int("CodeRunnerCanaryWeight")
 BUDGET_LEVEL = SearchAttributeKey.for_int("CodeRunnerBudgetLevel")
 PIPELINE = SearchAttributeKey.for_keyword("CodeRunnerPipeline")
-PIPELINE_STAGE = SearchAttributeKey.for_keyword("CodeRunnerPipelineStage")  # pm, dev, done
+PIPELINE_STAGE = SearchAttributeKey.for_keyword("CodeRunnerPipelineStage")  # pm, dev, integration, done
+PIPELINE_DEAD_LETTERS = SearchAttributeKey.for_int("CodeRunnerPipelineDeadLetters")  # waiting for a person
 
 ALL: tuple[SearchAttributeKey, ...] = (
     DEPLOYMENT,
@@ -24,6 +25,7 @@ ALL: tuple[SearchAttributeKey, ...] = (
     BUDGET_LEVEL,
     PIPELINE,
     PIPELINE_STAGE,
+    PIPELINE_DEAD_LETTERS,
 )
 
 _CLI_TYPE_NAMES = {"KEYWORD": "Keyword", "INT": "Int", "TEXT": "Text", "DOUBLE": "Double", "BOOL": "Bool"}

@@ -27,6 +27,8 @@ def cache_key(task: TaskSpec, inputs: dict[str, str | None]) -> str:
         "config": task.config,
         "inputs": sorted(inputs.items()),
     }
+    if task.agent.qa is not None:  # the entry is recorded only once QA passed: its command counts
+        material["qa"] = task.agent.qa_argv()
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
 
 

@@ -36,4 +36,5 @@ register CodeRunnerCanaryWeight Int
 register CodeRunnerBudgetLevel Int
 register CodeRunnerPipeline Keyword
 register CodeRunnerPipelineStage Keyword
+register CodeRunnerPipelineDeadLetters Int
 echo "registration: done"

@@ -17,6 +17,7 @@ import typer
 
 from coderunner.models.pipeline import PlanAnalysis, PlanSpec
 from coderunner.pipeline.runner import bwrap_path
+from starter.cli import pipeline_dlq
 from starter.cli.common import AsJson, Home, Reason, connect, fail, run, sub_app
 from starter.sdk.errors import OperationError, UserError
 from starter.sdk.pipelines import Pipelines, load_and_analyze
@@ -24,6 +25,8 @@ from starter.views import pipelines as views
 from starter.views.tables import table
 
 app = sub_app(__doc__)
+app.add_typer(pipeline_dlq.app, name="dlq")  # list, show, retry, skip
+app.command("abort")(pipeline_dlq.abort_command)
 Opt = typer.Option
 Plan = Annotated[Path, typer.Argument(help="the plan YAML, e.g. examples/pipeline/plan.yaml")]
 Run = Annotated[

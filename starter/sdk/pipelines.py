@@ -4,6 +4,7 @@
     report = pipes.analyze("examples/pipeline/plan.yaml")  # nothing runs
     run = await pipes.run("examples/pipeline/plan.yaml")   # -> workflow id pipeline/<name>/<run>
     result = await pipes.wait(run)
+    await pipes.skip(run, "poison", reason="flaky upstream", dependents=SkipMode.PROCEED)  # a dead letter
 
 A plan is validated and analysed here, before anything starts: a bad plan or a dependency cycle is a
 UserError (exit 2) and no workflow is started.
@@ -17,7 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from pydantic import ValidationError
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -35,12 +37,22 @@ from coderunner.models.pipeline import (
     PlanSpec,
     workflow_id_for,
 )
+from coderunner.models.pipeline_qa import (
+    AbortDecision,
+    DeadLetter,
+    DecisionResult,
+    RetryDecision,
+    SkipDecision,
+    SkipMode,
+)
 from coderunner.pipeline.filegraph import file_graph
 from coderunner.pipeline.planfile import PlanInvalid, load_plan
-from starter.sdk.errors import OperationError, UserError
+from starter.sdk.errors import OperationError, UserError, describe_validation, update_failure
 from workflows.pipeline import PipelineWorkflow
 
 RUNS_DIR = "pipelines"
+Command = list[str] | str  # module-level aliases: inside the class `list` is a method
+DeadLetters = list[DeadLetter]
 
 
 def load_and_analyze(path: str | Path) -> tuple[PlanSpec, Path, PlanAnalysis]:
@@ -172,3 +184,75 @@ class Pipelines:
             raise UserError(f"pipeline run {workflow_id} has already ended ({desc.status.value})")
         await self.handle(workflow_id).signal(PipelineWorkflow.cancel, reason)
         return workflow_id
+
+    # ---- dead letters: a person's decisions ------------------------------------------------------
+
+    async def dead_letters(self, name_or_id: str) -> DeadLetters:
+        """The run's dead letters, oldest first (tasks that failed every attempt, or integration)."""
+        return (await self.describe(name_or_id)).dead_letters
+
+    async def dead_letter(self, name_or_id: str, task: str) -> DeadLetter:
+        letters = await self.dead_letters(name_or_id)
+        found = next((d for d in letters if d.task == task), None)
+        if found is None:
+            known = ", ".join(sorted(d.task for d in letters)) or "none"
+            raise UserError(f"{task!r} is not a dead letter of this run (dead letters: {known})")
+        return found
+
+    async def retry(
+        self,
+        name_or_id: str,
+        task: str,
+        reason: str,
+        actor: str = "sdk",
+        dev: Command | None = None,
+        env: dict[str, str] | None = None,
+    ) -> DecisionResult:
+        """Run a dead letter again (a fresh round of attempts), optionally with a changed command/env."""
+        decision = _decision(
+            RetryDecision, {"task": task, "reason": reason, "actor": actor, "dev": dev, "env": env or {}}
+        )
+        return await self._decide(name_or_id, PipelineWorkflow.dlq_retry, decision)
+
+    async def skip(
+        self,
+        name_or_id: str,
+        task: str,
+        reason: str,
+        dependents: SkipMode | str = SkipMode.PROCEED,
+        actor: str = "sdk",
+    ) -> DecisionResult:
+        """Skip a dead letter; its dependents proceed (as if it were done) or are skipped too."""
+        decision = _decision(
+            SkipDecision, {"task": task, "reason": reason, "actor": actor, "dependents": dependents}
+        )
+        return await self._decide(name_or_id, PipelineWorkflow.dlq_skip, decision)
+
+    async def abort(self, name_or_id: str, reason: str, actor: str = "sdk") -> DecisionResult:
+        """Stop the run: nothing new starts, running steps are cancelled."""
+        decision = _decision(AbortDecision, {"reason": reason, "actor": actor})
+        return await self._decide(name_or_id, PipelineWorkflow.abort, decision)
+
+    async def _decide(self, name_or_id: str, update: Any, decision: Any) -> DecisionResult:
+        workflow_id = await self.resolve(name_or_id)
+        desc = await self.describe(workflow_id)
+        if desc.stage == "done":
+            raise UserError(
+                f"pipeline run {workflow_id} has already ended ({desc.status.value}): nothing to decide"
+            )
+        try:
+            result: DecisionResult = await self.handle(workflow_id).execute_update(update, decision)
+        except WorkflowUpdateFailedError as err:
+            raise update_failure(err) from err
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                raise UserError(f"pipeline run {workflow_id} has already ended: nothing to decide") from err
+            raise
+        return result
+
+
+def _decision(model: Any, fields: dict[str, Any]) -> Any:
+    try:
+        return model.model_validate(fields)
+    except ValidationError as err:
+        raise UserError(describe_validation(err, "decision", model)) from err

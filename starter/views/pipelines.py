@@ -74,6 +74,13 @@ def status_text(d: PipelineDescription) -> str:
         + (f" — {d.reason}" if d.reason else ""),
         f"tasks: {d.done} done ({d.cached} cached), {d.running} running, {d.ready} ready, {d.failed} failed;"
         f" pool {d.pool_size}; {d.elapsed_s:.1f}s elapsed; critical path {d.critical_path_s:g}s estimated",
+        *([f"circuit breaker: {d.breaker}"] if d.breaker else []),
+        *([f"integration: {d.integration}"] if d.integration else []),
+        *(
+            [f"dead letters (waiting for a person): {', '.join(x.task for x in d.dead_letters)}"]
+            if d.dead_letters
+            else []
+        ),
         "",
     ]
     rows = [
@@ -82,7 +89,7 @@ def status_text(d: PipelineDescription) -> str:
             "task": t.id,
             "status": t.status.value + (" (cached)" if t.cached else ""),
             "attempt": t.attempt,
-            "detail": t.detail[:80],
+            "detail": (t.detail.strip().splitlines() or [""])[0][:80],
         }
         for t in d.tasks
     ]

@@ -1,0 +1,1 @@
+"""Addition (written by the `add` task)."""

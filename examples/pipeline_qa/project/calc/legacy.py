@@ -1,0 +1,1 @@
+"""The legacy bridge (the `legacy` task migrates it; its upstream is gone)."""

@@ -1,0 +1,1 @@
+"""Multiplication (written by the `mul` task)."""
