@@ -23,14 +23,14 @@ from workflows.registry import WORKFLOW_RUNNER, WORKFLOWS
 HISTORIES = Path(__file__).parent / "histories"
 
 
-def with_stale_clock(path: Path) -> WorkflowHistory:
+def with_stale_clock(path: Path, gap_ms: int = 1000) -> WorkflowHistory:
     """The history, with the task after the first fired timer carrying the previous task's time."""
     history = WorkflowHistory.from_json(f"stale/{path.stem}", path.read_text())
     events = history.events
     fired = next(i for i, e in enumerate(events) if e.HasField("timer_fired_event_attributes"))
     before = [e for e in events[:fired] if e.HasField("workflow_task_started_event_attributes")][-1]
     after = next(e for e in events[fired:] if e.HasField("workflow_task_started_event_attributes"))
-    assert after.event_time.ToMilliseconds() - before.event_time.ToMilliseconds() >= 1000  # a real gap
+    assert after.event_time.ToMilliseconds() - before.event_time.ToMilliseconds() >= gap_ms  # a real gap
     after.event_time.CopyFrom(before.event_time)
     return history
 
@@ -60,3 +60,9 @@ async def test_runs_from_before_the_fix_diverge_on_a_stale_clock(stem: str) -> N
     """The defect itself, kept visible: without the marker the old path starts the timer over."""
     result = await replay(with_stale_clock(HISTORIES / f"{stem}.json"))
     assert result.replay_failure is not None and "Nondeterminism" in str(result.replay_failure)
+
+
+async def test_a_fix_attempt_is_due_when_its_backoff_timer_fired_even_on_a_stale_clock() -> None:
+    """The pipeline's QA stage: a fix attempt waits out its backoff on a timer (0.2 s, 0.4 s…)."""
+    result = await replay(with_stale_clock(HISTORIES / "pipeline_qa_example.json", gap_ms=400))
+    assert result.replay_failure is None, result.replay_failure

@@ -97,6 +97,7 @@ class PipelineWorkflow:
         self._waiters: set[asyncio.Task[None]] = set()
         self._changed = False
         self._qa = False  # set in run: this run handles failures (QA_PATCH)
+        self._fired = 0.0  # the latest moment a timer of the QA stage fired for
         self._desk = DecisionDesk(self._s, self._req.plan, self._req.run)
         self._published_dlq = -1
 
@@ -175,7 +176,7 @@ class PipelineWorkflow:
         draining = False
         policy = self._req.plan.failures.breaker
         while True:
-            now = workflow.time()
+            now = self._now()
             self._s.breaker = breaker_step(self._s.breaker, Tick(now_s=now), policy)
             stopped = self._cancelled or self._s.aborted
             if not stopped and not draining:
@@ -194,12 +195,19 @@ class PipelineWorkflow:
                 self._s.status = self._status()
                 return draining and not stopped
             self._changed = False
+            wake = self._wake_in(now)
             try:
-                await workflow.wait_condition(lambda: self._changed, timeout=self._wake_in(now))
-            except TimeoutError:
-                pass  # a fix attempt's backoff or the breaker's cooldown has passed
+                await workflow.wait_condition(lambda: self._changed, timeout=wake)
+            except TimeoutError:  # a fix attempt's backoff or the breaker's cooldown has passed
+                self._fired = max(self._fired, now + (wake or 0.0))
             if workflow.info().is_continue_as_new_suggested():
                 draining = True
+
+    def _now(self) -> float:
+        """The clock the QA stage decides on, never behind a timer that has fired: a worker that runs
+        this code for a query over a history ending in a fired timer sees the previous task's clock
+        (see workflows/rollout_patches.py TIMER_CLOCK); a backoff it waited out must count as over."""
+        return max(workflow.time(), self._fired)
 
     def _wake_in(self, now: float) -> float | None:
         """Seconds until the next durable timer: a fix attempt due, or the breaker's cooldown ended."""
@@ -284,7 +292,7 @@ class PipelineWorkflow:
 
     def _attempt_done(self, task_id: str, ok: bool, detail: str, counted: bool) -> None:
         """An attempt (dev step, then QA) is over: done, a fix queued, or a dead letter."""
-        now = workflow.time()
+        now = self._now()
         state = self._s.tasks[task_id]
         if self._stopping() and not ok:
             state.status, state.detail, state.finished_s = TaskStatus.FAILED, f"stopped: {detail}", now
