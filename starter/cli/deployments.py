@@ -8,11 +8,13 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 
 from coderunner.config.settings import load_settings
+from coderunner.decisions.redeploy import plan_redeploy
+from coderunner.models.configstore import ConfigSnapshot
 from coderunner.models.deployment import (
     DeploymentDescription,
-    DeploymentSpec,
     DeploymentStatus,
     DeploymentTimings,
     OperationResult,
@@ -33,8 +35,10 @@ from starter.cli.common import (
     show,
     sub_app,
 )
-from starter.cli.logs import show_logs
+from starter.cli.logs import show_logs, show_previous
+from starter.cli.redeploy import live_spec, plan_lines, redeploy
 from starter.sdk.client import CodeRunner
+from starter.sdk.configs import Configs
 from starter.sdk.errors import OperationError, UserError
 from starter.sdk.specfile import load_spec, parse_env_pairs
 from starter.views import tables as render
@@ -54,16 +58,24 @@ def deploy(
     working_dir: Annotated[str | None, typer.Option()] = None,
     replicas: Annotated[int | None, typer.Option(help="instances (0-50)")] = None,
     health_path: Annotated[str | None, typer.Option()] = None,
-    env: Annotated[list[str] | None, typer.Option("--env", help="KEY=VALUE, repeatable")] = None,
-    wait: Annotated[bool, typer.Option("--wait", help="wait until healthy and print describe")] = False,
+    env: Annotated[list[str] | None, typer.Option("--env", help="KEY=VALUE, repeatable; masked")] = None,
+    plain_env: Annotated[list[str] | None, typer.Option(
+        "--plain-env", help="KEY of env that is not secret: its value is shown; repeatable")] = None,
+    wait: Annotated[bool, typer.Option(
+        "--wait", help="wait until healthy and print describe (an update: until the rollout ends)")] = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="validate and show what would change; change nothing")
     ] = False,
     sweep_interval: Annotated[str, typer.Option(help="time between health sweeps: 10s, 1m")] = "10s",
     health_deadline: Annotated[str, typer.Option(help="time an instance has to become healthy")] = "60s",
+    reason: Reason = "",
     home: Home = None,
 ) -> None:
-    """Deploy an app: `coderunner deploy examples/demo_app/spec.yaml --replicas 3 --wait`."""
+    """Deploy an app: `coderunner deploy examples/demo_app/spec.yaml --replicas 3 --wait`.
+
+    Deploying a name that already runs applies the changed spec: a new version or env values go out
+    as a canary rollout, replicas as a scale; fields a rollout cannot carry (command, health path,
+    resources…) are refused with exit 2. `--dry-run` shows the plan."""
     overrides: dict[str, Any] = {
         "name": name,
         "environment": environment,
@@ -74,7 +86,7 @@ def deploy(
         "health_path": health_path,
     }
     try:
-        spec = load_spec(spec_file, overrides, parse_env_pairs(env or []))
+        spec = load_spec(spec_file, overrides, parse_env_pairs(env or []), plain_env)
         deadline_s = seconds(health_deadline, "--health-deadline")
         timings = DeploymentTimings(
             sweep_interval_s=seconds(sweep_interval, "--sweep-interval"), health_deadline_s=deadline_s
@@ -90,17 +102,18 @@ def deploy(
 
     async def preview() -> None:
         cr = await connect(home)
-        try:
-            live: DeploymentSpec | None = (await cr.describe(spec.name)).spec
-        except UserError:
-            live = None  # no deployment by that name: it would be created
+        wanted = cr.config_releases.pin(spec)
+        live = await live_spec(cr, spec.name)
         typer.echo(f"dry run, nothing changed — {spec.name}:")
-        for change in render.spec_changes(live, spec):
-            typer.echo(f"  {change}")
-        if live is not None:
-            typer.echo(
-                f"  (deploy refuses an existing name: use scale, restart or `rollout start {spec.name}`)"
-            )
+        if live is None:
+            for change in render.spec_changes(None, wanted):
+                typer.echo(f"  {change}")
+            return
+        plan = plan_redeploy(live, wanted)
+        for line in plan_lines(live, wanted, plan):
+            typer.echo(line)
+        if plan.refused:
+            raise UserError(f"deploy {spec.name} would be refused (see above)")
 
     if dry_run:
         run(preview)
@@ -108,6 +121,10 @@ def deploy(
 
     async def go() -> None:
         cr = await connect(home)
+        live = await live_spec(cr, spec.name)
+        if live is not None:
+            await redeploy(cr, live, cr.config_releases.pin(spec), wait, reason)
+            return
         workflow_id = await cr.deploy(spec, timings)
         typer.echo(f"deploying {spec.name} {spec.version} x{spec.replicas} (workflow {workflow_id})")
         if wait:
@@ -167,12 +184,25 @@ def describe(
 
     async def go() -> None:
         cr = await connect(home)
-        await show(lambda: cr.describe(name), render.description, output, as_json, watch)
+        await show(lambda: cr.describe(name), lambda d: render.description(d, config=config_of(d, home)),
+                   output, as_json, watch)
 
     try:
         run(go)
     except KeyboardInterrupt:
         pass
+
+
+def config_of(desc: DeploymentDescription, home: str | None) -> ConfigSnapshot | None:
+    """The deployment's config version from the config store (secrets masked), when it is at hand
+    (the store is local to the stack; elsewhere describe shows the reference only)."""
+    ref = desc.spec.config
+    if ref is None:
+        return None
+    try:
+        return Configs.open(home).snapshot(ref.project, ref.environment, ref.version)
+    except (UserError, OperationError, OSError, SQLAlchemyError):
+        return None
 
 
 @app.command()
@@ -270,9 +300,16 @@ def logs(
     follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
     instance: Annotated[str | None, typer.Option("--instance", "-i", help="one instance id")] = None,
     tail: Annotated[int, typer.Option(help="lines per instance")] = 50,
+    previous: Annotated[bool, typer.Option(
+        "--previous", "-p", help="an instance that died or was replaced (newest, or --instance)")] = False,
     home: Home = None,
 ) -> None:
-    """Show instance logs (all instances of NAME, or one with --instance)."""
+    """Show instance logs (all instances of NAME, or one with --instance; --previous: a gone one)."""
+    if previous and follow:
+        fail(UserError("--previous and --follow: a previous instance writes nothing more"), 2)
+    if previous:
+        run(lambda: show_previous(load_settings(home), name, instance, tail))
+        return
     try:
         run(lambda: show_logs(load_settings(home), name, instance, tail, follow))
     except KeyboardInterrupt:
