@@ -19,6 +19,7 @@ from starter.sdk import CodeRunner
 from starter.sdk.configs import Configs
 from tests.cli_helpers import acoderunner
 from tests.polling import until
+from tests.rollout_helpers import deployed_v1
 
 MARKER = "cli-apply-MARKER-5e1b"
 SPEC = "examples/demo_app/spec.yaml"
@@ -149,5 +150,45 @@ async def test_plain_variables_shown_secrets_never(cli_env: dict[str, str], cr: 
         await cli("config", "list", "-p", project, "-e", "production")
         await cli("logs", name)
         assert all(MARKER not in out for out in outputs)
+    finally:
+        await cr.delete(name)
+
+
+async def promoted(cr: CodeRunner, name: str, version: str) -> None:
+    """A rollout of `version` promoted at once (no traffic needed: `promote --full` skips analysis)."""
+    await cr.rollouts.start(name, version, env={"VERSION": version}, scale_down_delay_s=0)
+    await cr.rollouts.promote(name, full=True)
+    await cr.rollouts.wait(name, timeout_s=120)
+    await until(lambda: cr.describe(name), lambda d: d.rollout is None and d.spec.version == version,
+                f"{name} on {version}")
+
+
+async def test_rollout_undo_to_revision(cli_env: dict[str, str], cr: CodeRunner, name: str) -> None:
+    await deployed_v1(cr, name, replicas=1)
+    try:
+        for version in ("v2", "v3", "v4"):
+            await promoted(cr, name, version)
+        out_of_range = await acoderunner("rollout", "undo", name, "--to-revision", "9", env=cli_env)
+        assert out_of_range.returncode == 2 and "has revisions 1..3" in out_of_range.stderr
+        current = await acoderunner("rollout", "undo", name, "--to-revision", "3", env=cli_env)
+        assert current.returncode == 2 and "already runs v4" in current.stderr
+        previous = await acoderunner("rollout", "undo", name, "--to-revision", "2", env=cli_env)
+        assert previous.returncode == 0, previous.stderr
+        assert "undo to revision 2 (v3)" in previous.stdout and "at once" in previous.stdout
+        assert (await cr.describe(name)).spec.version == "v3"
+        older = await acoderunner("rollout", "undo", name, "--to-revision", "1", "-r", "back to v2",
+                                  env=cli_env)
+        assert older.returncode == 0, older.stderr
+        assert "undo to revision 1 (v2): rolling out v3 → v2 as a canary" in older.stdout
+        status = await cr.rollouts.status(name)
+        assert (status.from_version, status.version) == ("v3", "v2")
+        await cr.rollouts.promote(name, full=True)
+        await until(lambda: cr.describe(name), lambda d: d.spec.version == "v2", "promoted back to v2")
+        history = await acoderunner("rollout", "history", name, "-o", "json", env=cli_env)
+        revisions = json.loads(history.stdout)
+        # v2 rolled out twice (same rollout id): two revisions, not one merged
+        assert [(r["revision"], r["version"]) for r in revisions] == [(1, "v2"), (2, "v3"), (3, "v4"),
+                                                                       (4, "v2")]
+        assert revisions[3]["from_version"] == "v3" and revisions[3]["reason"] == "back to v2"
     finally:
         await cr.delete(name)
