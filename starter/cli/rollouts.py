@@ -108,9 +108,9 @@ def status(
         if watch_:
             final = await watch(cr.rollouts, name, live=True)
             return status_exit_code(final)
-        current = await cr.rollouts.status(name)
-        emit(current, output, status_text)
-        return status_exit_code(current)
+        view = await cr.rollouts.view(name)
+        emit(view.status, output, lambda _: status_text(view))
+        return status_exit_code(view.status)
 
     code = run(lambda: op(home, go))
     raise typer.Exit(code)

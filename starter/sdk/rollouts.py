@@ -25,7 +25,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from coderunner.decisions.redeploy import plan_redeploy
 from coderunner.models import search_attributes as sa
 from coderunner.models.deployment import OperationRequest, OperationResult
-from coderunner.models.rollout import FINISHED_PHASES, RolloutLink, RolloutPhase, RolloutStrategy
+from coderunner.models.rollout import FINISHED_PHASES, RolloutLink, RolloutPhase, RolloutStrategy, Step
 from coderunner.models.rollout_api import (
     AbortRequest,
     ControlRequest,
@@ -37,6 +37,7 @@ from coderunner.models.rollout_api import (
     RolloutStatus,
 )
 from coderunner.models.rollout_history import RolloutRevision, UndoOutcome
+from coderunner.models.rollout_view import RolloutView
 from starter.sdk.deployments import Deployments
 from starter.sdk.errors import OperationError, UserError, update_failure
 from workflows.deployment import DeploymentWorkflow
@@ -60,6 +61,7 @@ def rollout_chains(runs: list[WorkflowExecution]) -> list[list[WorkflowExecution
 class Rollouts:
     def __init__(self, deployments: Deployments) -> None:
         self.cr = deployments
+        self._plans: dict[str, list[Step]] = {}  # rollout id -> its steps
 
     async def start(
         self,
@@ -117,6 +119,33 @@ class Rollouts:
         except RPCError as err:
             raise OperationError(f"cannot read {link.workflow_id}: {err.message}") from err
         return result
+
+    async def view(self, name: str) -> RolloutView:
+        """The status with the planned steps and the deployment's recent events (for step clocks)."""
+        desc = await self.cr.describe(name)
+        link = desc.rollout or desc.last_rollout
+        if link is None:
+            raise UserError(f"{name} has no rollout: start one with `coderunner rollout {name} --version V`")
+        handle = self.cr.client.get_workflow_handle(link.workflow_id)
+        try:
+            status: RolloutStatus = await handle.query(CanaryRolloutWorkflow.status)
+        except RPCError as err:
+            raise OperationError(f"cannot read {link.workflow_id}: {err.message}") from err
+        return RolloutView(status=status, steps=await self._steps(handle), events=desc.events)
+
+    async def _steps(self, handle: WorkflowHandle[Any, Any]) -> list[Step]:
+        """The plan from the rollout's input (its first event), read once per rollout id: a watch
+        polls every second and must not fetch a history each time."""
+        if handle.id not in self._plans:
+            try:
+                async for event in handle.fetch_history_events(page_size=1):
+                    started = event.workflow_execution_started_event_attributes
+                    [inp] = await self.cr.client.data_converter.decode(started.input.payloads, [RolloutInput])
+                    self._plans[handle.id] = list(inp.strategy.steps)
+                    break
+            except RPCError:
+                return []
+        return self._plans.get(handle.id, [])
 
     async def promote(
         self, name: str, full: bool = False, actor: str = "cli", reason: str = ""
