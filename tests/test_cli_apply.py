@@ -149,7 +149,13 @@ async def test_plain_variables_shown_secrets_never(cli_env: dict[str, str], cr: 
         await cli("deploy", str(file), "--dry-run", "--version", "v2")
         await cli("config", "list", "-p", project, "-e", "production")
         await cli("logs", name)
-        assert all(MARKER not in out for out in outputs)
+        await cli("deploy", str(file), "--plain-env", "LOG_FORMAT", "--version", "v2")  # a rollout
+        await cli("rollout", "status", name)
+        await cli("rollout", "status", name, "-o", "yaml")
+        await cli("rollout", "history", name, "-o", "json")
+        await cli("get", name)
+        await cli("abort", name, "-r", "marker check done")
+        assert len(outputs) == 15 and all(MARKER not in out for out in outputs)
     finally:
         await cr.delete(name)
 
