@@ -206,8 +206,10 @@ async def test_deploy_dry_run_shows_what_would_change_and_changes_nothing(
     try:
         changed = await acoderunner("deploy", "examples/demo_app/spec.yaml", "--name", name,
                                     "--replicas", "3", "--version", "v2", "--dry-run", env=cli_env)
-        assert changed.returncode == 0, changed.stderr
+        # the test spec runs app.py by absolute path: a command a rollout cannot carry, so refused (2)
+        assert changed.returncode == 2 and "would be refused" in changed.stderr, changed.stderr
         assert "replicas: 1 → 3" in changed.stdout and "version: v1 → v2" in changed.stdout
+        assert "refused: cannot go out as a rollout: command changed" in changed.stdout
         assert (await cr.describe(name)).spec.replicas == 1
     finally:
         await cr.delete(name)

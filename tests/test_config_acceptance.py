@@ -78,7 +78,7 @@ def test_marker_secret_only_in_the_instance_environment(tmp_path: Path) -> None:
             ["config", "list", *p],
             ["config", "history", *p],
             ["config", "audit"],
-            ["config", "export", *p, "-f", "json"],
+            ["config", "export", *p, "-o", "json"],
             ["config", "export", *p],
             ["config", "diff", *p, "--from", "1", "--to", "2"],
             ["config", "get", "API_TOKEN", *p],

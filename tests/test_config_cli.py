@@ -90,7 +90,9 @@ def test_secret_from_a_file_and_reveal_asks_and_is_audited(run, tmp_path: Path) 
         (["get", "NOPE", *P], "KEY: 'NOPE' is not set"),
         (["list", "-p", "nope", "-e", "production"], "--project: unknown project 'nope'"),
         (["rollback", *P, "--to", "7"], "--version: shop/production has versions 1..1"),
-        (["export", *P, "-f", "xml"], "--format: 'xml'"),
+        (["export", *P, "-o", "xml"], "-o/--output: 'xml' is not a format"),
+        (["export", *P, "-o", "prod.env"], "to write a file use --file prod.env"),
+        (["export", *P, "-f", "json"], "the format is -o json"),
         (["template", "apply", "rails", *P], "NAME: unknown template 'rails'"),
         (["unset", "GHOST", *P], "KEY: 'GHOST' is not set"),
     ],
@@ -111,11 +113,11 @@ def test_export_import_roundtrip_and_import_is_all_or_nothing(run, tmp_path: Pat
     run("set", "S", "--secret", *P, stdin="s'e\"c=r#et\n\n")
     for fmt in ("json", "yaml", "env"):
         out_file = tmp_path / f"prod.{fmt}"
-        assert run("export", *P, "-f", fmt, "--reveal", "--yes", "-o", str(out_file))[0] == 0
+        assert run("export", *P, "-o", fmt, "--reveal", "--yes", "--file", str(out_file))[0] == 0
         assert oct(out_file.stat().st_mode & 0o777) == "0o600"
         assert run("import", str(out_file), "-p", "shop", "-e", "staging")[0] == 0
         assert run("diff", *P, "--against-env", "staging") == (0, "no differences\n")
-    masked = run("export", *P, "-f", "json")[1]
+    masked = run("export", *P, "-o", "json")[1]
     assert json.loads(masked)["entries"][2]["value"] == "********"
     (tmp_path / "masked.json").write_text(masked)
     before = db_dump(tmp_path)

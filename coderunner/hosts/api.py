@@ -162,6 +162,17 @@ async def logs(request: web.Request) -> web.StreamResponse:
     return resp
 
 
+async def previous_instances(request: web.Request) -> web.Response:
+    return _json(await _sandbox(request).previous_instances(request.match_info["deployment"]))
+
+
+async def previous_logs(request: web.Request) -> web.Response:
+    tail = int(_float_query(request, "tail", 100) or 0)
+    where = request.match_info
+    text = await _sandbox(request).previous_logs(where["deployment"], where["id"], tail)
+    return web.Response(text=text, content_type="text/plain")
+
+
 async def put_router(request: web.Request) -> web.Response:
     config = RouterConfig.model_validate(await _body(request))
     if config.deployment != request.match_info["deployment"]:
@@ -191,6 +202,8 @@ def create_app(sandbox: LocalSandbox, token: str) -> web.Application:
         web.delete("/v1/instances/{id}", delete_instance),
         web.post("/v1/instances/{id}/stop", stop_instance),
         web.get("/v1/instances/{id}/logs", logs),
+        web.get("/v1/previous/{deployment}", previous_instances),
+        web.get("/v1/previous/{deployment}/{id}/logs", previous_logs),
         web.post("/v1/probe", probe),
         web.post("/v1/stats", stats),
         web.put("/v1/routers/{deployment}", put_router),

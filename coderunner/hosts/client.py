@@ -26,6 +26,7 @@ from coderunner.models.sandbox import (
     InstanceInfo,
     InstanceSpec,
     InstanceStats,
+    PreviousInstance,
     ProbeRequest,
     ProbeResult,
     RouterConfig,
@@ -35,6 +36,7 @@ from coderunner.models.sandbox import (
 _INFOS = TypeAdapter(list[InstanceInfo])
 _PROBES = TypeAdapter(list[ProbeResult])
 _STATS = TypeAdapter(list[InstanceStats])
+_PREVIOUS = TypeAdapter(list[PreviousInstance])
 
 
 class SandboxClient:
@@ -124,6 +126,14 @@ class SandboxClient:
                         yield chunk
         except httpx.TransportError as exc:
             raise SandboxUnavailable(f"sandbox host not reachable at {self.base_url}: {exc}") from exc
+
+    async def previous_instances(self, deployment: str) -> list[PreviousInstance]:
+        return _PREVIOUS.validate_python(await self._request("GET", f"/v1/previous/{deployment}"))
+
+    async def previous_logs(self, deployment: str, instance_id: str, tail: int = 100) -> str:
+        text: str = await self._request("GET", f"/v1/previous/{deployment}/{instance_id}/logs",
+                                         params={"tail": tail})
+        return text
 
     async def set_router(self, config: RouterConfig) -> RouterInfo:
         data = await self._request("PUT", f"/v1/routers/{config.deployment}",

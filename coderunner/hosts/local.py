@@ -23,6 +23,7 @@ from coderunner.models.sandbox import (
     InstanceSpec,
     InstanceState,
     InstanceStats,
+    PreviousInstance,
     ProbeRequest,
     ProbeResult,
     RouterConfig,
@@ -116,6 +117,12 @@ class LocalSandbox:
         path = self.instances.require(instance_id).log_path
         async for chunk in logfiles.follow(path, tail):
             yield chunk
+
+    async def previous_instances(self, deployment: str) -> list[PreviousInstance]:
+        return self.instances.previous.list(deployment)
+
+    async def previous_logs(self, deployment: str, instance_id: str, tail: int = 100) -> str:
+        return self.instances.previous.tail(deployment, instance_id, tail)
 
     async def set_router(self, config: RouterConfig) -> RouterInfo:
         return await self.routers.set(config)

@@ -36,6 +36,7 @@ from coderunner.hosts.adoption import load_instances
 from coderunner.hosts.cpu import DEFAULT_READER, CpuMeter
 from coderunner.hosts.instance import Instance, descendants, exit_status, same_process, signal_instance
 from coderunner.hosts.limits import CgroupLayout, InstanceCgroup, child_setup, detect_cgroups, rlimits
+from coderunner.hosts.previous import PreviousLogs
 from coderunner.hosts.provider import InstanceNotFound, InvalidRequest
 from coderunner.models.sandbox import (
     InstanceInfo,
@@ -119,6 +120,7 @@ class InstanceManager:
     def __init__(self, sandbox_dir: Path) -> None:
         self.instances_dir = sandbox_dir / "instances"
         self.instances_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.previous = PreviousLogs(sandbox_dir)
         # hidden from every sandbox: the whole state dir (keys, tokens, databases, all instances)
         parent = sandbox_dir.resolve().parent
         self.state_dir = parent if parent != Path("/") else sandbox_dir.resolve()
@@ -316,6 +318,7 @@ class InstanceManager:
         async with self._lock(instance_id):
             inst = self.instances.pop(instance_id, None)
             if inst is not None:
+                self.previous.keep(inst)  # `logs --previous` reads it after the directory is gone
                 shutil.rmtree(inst.directory, ignore_errors=True)
                 log.info("destroyed %s", instance_id)
 

@@ -15,6 +15,7 @@ from coderunner.models.sandbox import (
     InstanceInfo,
     InstanceSpec,
     InstanceStats,
+    PreviousInstance,
     ProbeRequest,
     ProbeResult,
     RouterConfig,
@@ -114,6 +115,14 @@ class SandboxProvider(Protocol):
 
     def follow_logs(self, instance_id: str, tail: int = 0) -> AsyncIterator[str]:
         """The last `tail` lines, then new output as it is written, until the caller stops."""
+        ...
+
+    async def previous_instances(self, deployment: str) -> list[PreviousInstance]:
+        """Instances of the deployment that were destroyed, newest first (a bounded number)."""
+        ...
+
+    async def previous_logs(self, deployment: str, instance_id: str, tail: int = 100) -> str:
+        """The kept log tail of a destroyed instance; raises InstanceNotFound."""
         ...
 
     async def set_router(self, config: RouterConfig) -> RouterInfo:

@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from coderunner.models.configstore import ConfigRef
 from coderunner.models.rollout import RolloutLink
@@ -46,7 +46,11 @@ class DeploymentSpec(BaseModel):
     working_dir: str | None = None
     replicas: int = Field(default=1, ge=0, le=MAX_REPLICAS)
     health_path: str = Field(default="/health", pattern=r"^/")
-    env: dict[str, str] = Field(default_factory=dict)
+    env: dict[str, str] = Field(default_factory=dict, description="values masked in every output")
+    plain_env: list[str] = Field(
+        default_factory=list,
+        description="keys of `env` that are not secret: their values are shown (describe, dry runs)",
+    )
     # variables and secrets from the config service; the workflow carries only this reference
     config: ConfigRef | None = None
     resources: Resources = Field(default_factory=Resources, description="per-instance limits")
@@ -71,9 +75,21 @@ class DeploymentSpec(BaseModel):
                 raise ValueError(f"env key {key!r} is set by the sandbox; remove it from env")
         return env
 
+    @model_validator(mode="after")
+    def _plain_keys_in_env(self) -> DeploymentSpec:
+        unknown = [k for k in self.plain_env if k not in self.env]
+        if unknown:
+            raise ValueError(f"plain_env: {', '.join(unknown)} not in env (list keys of env whose "
+                             "values may be shown)")
+        return self
+
     def redacted(self) -> DeploymentSpec:
-        """The spec safe to print or store: env keys kept, values hidden."""
-        return self.model_copy(update={"env": {k: REDACTED for k in self.env}})
+        """The spec safe to print: env keys kept, values masked — except the keys declared in
+        `plain_env` (the rule: an inline value is a secret unless declared plain; config-store
+        variables are plain, config-store secrets are always masked)."""
+        plain = set(self.plain_env)
+        shown = {k: v if k in plain else REDACTED for k, v in self.env.items()}
+        return self.model_copy(update={"env": shown})
 
 
 class DeploymentTimings(BaseModel):

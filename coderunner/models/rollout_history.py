@@ -18,3 +18,13 @@ class RolloutRevision(BaseModel):
     reason: str = ""
     phase: str  # the rollout's last phase ("promoted", "aborted", …; "failed" if it ended abnormally)
     outcome: str = ""
+
+
+class UndoOutcome(BaseModel):
+    """What `rollout undo --to-revision N` did: an immediate switch or a canary rollout."""
+
+    revision: int
+    version: str
+    immediate: bool
+    message: str
+    workflow_id: str | None = None

@@ -77,6 +77,20 @@ class InstanceInfo(BaseModel):
     isolation: Isolation = Isolation.SANDBOX
 
 
+class PreviousInstance(BaseModel):
+    """An instance that is gone (replaced, scaled away, destroyed): its last log stays readable."""
+
+    instance_id: str
+    deployment: str
+    version: str
+    group: InstanceGroup
+    state: InstanceState  # as it ended: "exited" (died on its own), "stopped" (on request), "lost"
+    exit_code: int | None = None
+    exit_reason: str | None = None
+    started_at: datetime
+    ended_at: datetime
+
+
 class InstanceStats(BaseModel):
     instance_id: str
     cpu_percent: float

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from starter.cli import autoscale, config, deployments, get, pipeline, rollouts, stack, tools
+from starter.cli import autoscale, config, deploy, deployments, get, pipeline, rollouts, stack, tools
 from starter.cli.common import sub_app
 
 app = sub_app(__doc__)
@@ -40,7 +40,8 @@ def root(
 
 
 app.add_typer(stack.app)  # up, down, stack, worker
-app.add_typer(deployments.app)  # deploy, list, describe, scale, restart, stop, start, delete, logs
+app.add_typer(deploy.app)  # deploy (and apply a changed spec)
+app.add_typer(deployments.app)  # list, describe, scale, restart, stop, start, delete, logs
 app.add_typer(get.app)  # get NAME [--watch]: the deployment and its rollout on one screen
 app.add_typer(rollouts.group, name="rollout")  # start, status, history, promote, abort, pause, resume, undo
 app.add_typer(rollouts.app)  # the short forms: promote, abort, pause, resume, undo

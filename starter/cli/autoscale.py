@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,6 +42,7 @@ from starter.sdk.errors import UserError
 from starter.tools.simulate import TraceError, load_trace, render_timeline, simulate_trace
 from starter.tools.simulate_plot import PlotFormatError, check_plot_path, write_plot
 from starter.views import tables as render
+from starter.views.autoscale import scale_down_countdown
 from starter.views.tables import plural
 
 autoscale_app = sub_app("Autoscale a deployment on CPU, memory, rps, p95 latency and error rate.")
@@ -234,7 +236,10 @@ def render_status(st: AutoscalerStatus) -> str:
         left = f"{human_s(round(rem))} left" if rem is not None else "until cleared"
         lines.append(f"  override  {o.replicas} replicas ({left}) by {o.actor} {o.reason}")
     window = ", ".join(str(r.replicas) for r in st.window.recommendations)
-    lines.append(f"  window    recommendations [{window}]")
+    lines.append(f"  window    recommendations {window or '-'}")
+    countdown = scale_down_countdown(st, time.time())
+    if countdown:
+        lines.append(f"  scale-down {countdown}")
     lines.append(f"  spend     {spend_line(st)}")
     lines.append("  decisions:")
     for d in st.decisions[-8:]:

@@ -238,32 +238,44 @@ def release(
     _release(home, project, env, version, reason)
 
 
+EXPORT_FORMATS = ", ".join(f.value for f in Format)
+
+
 @app.command("export")
 def export_(
     project: Project,
     env: Env,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="json | yaml | env")] = "env",
+    output: Annotated[
+        str, typer.Option("--output", "-o", "--format", help="json | yaml | env: the format, as everywhere")
+    ] = "env",
+    file: Annotated[Path | None, typer.Option("--file", "-f", help="write here (0600) not stdout")] = None,
     version: Version = None,
     reveal: Annotated[bool, typer.Option("--reveal", help="secrets in plaintext (asks; audited)")] = False,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="write here (0600) not stdout")
-    ] = None,
     yes: Yes = False,
     reason: Reason = "",
     home: Home = None,
 ) -> None:
-    """An environment as JSON, YAML or .env; secrets masked unless --reveal."""
-    if fmt not in {f.value for f in Format}:
-        fail(UserError(f"--format: {fmt!r} is not one of json, yaml, env"), 2)
+    """An environment as JSON, YAML or .env (`-o`); secrets masked unless --reveal; `--file` writes a file."""
+    check_export_flags(output, file)
     if reveal and not yes and not typer.confirm(f"export secrets of {project}/{env} in plaintext?", err=True):
         fail(UserError("not exported (answer y, or pass --yes)"), 2)
-    text = _call(home, lambda c: c.export_text(project, env, Format(fmt), reveal, version, reason))
-    if output is None:
+    text = _call(home, lambda c: c.export_text(project, env, Format(output), reveal, version, reason))
+    if file is None:
         typer.echo(text, nl=False)
         return
-    output.touch(mode=0o600)
-    output.write_text(text)
-    typer.echo(f"wrote {output}")
+    file.touch(mode=0o600)
+    file.write_text(text)
+    typer.echo(f"wrote {file}")
+
+
+def check_export_flags(output: str, file: Path | None) -> None:
+    """`-o` is the format, as in every other command; the old `-o FILE` / `-f FORMAT` get a clear error."""
+    if output not in {f.value for f in Format}:
+        hint = (f"; to write a file use --file {output}" if "." in output or "/" in output else "")
+        fail(UserError(f"-o/--output: {output!r} is not a format — use one of {EXPORT_FORMATS}{hint}"), 2)
+    if file is not None and str(file) in {f.value for f in Format}:
+        fail(UserError(f"--file/-f: {str(file)!r} is a format, not a file — the format is -o {file}, "
+                       "the file --file PATH"), 2)
 
 
 @app.command("import")
@@ -272,7 +284,7 @@ def import_(
     project: Project,
     env: Env,
     fmt: Annotated[
-        str | None, typer.Option("--format", "-f", help="json | yaml | env (default: by suffix)")
+        str | None, typer.Option("--format", help="json | yaml | env (default: by suffix)")
     ] = None,
     reason: Reason = "",
     no_release: NoRelease = False,

@@ -1,23 +1,21 @@
-"""`coderunner deploy | list | describe | scale | restart | stop | start | delete | logs`."""
+"""`coderunner list | describe | scale | restart | stop | start | delete | logs` (deploy: cli/deploy.py)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 
 from coderunner.config.settings import load_settings
+from coderunner.models.configstore import ConfigSnapshot
 from coderunner.models.deployment import (
     DeploymentDescription,
-    DeploymentSpec,
     DeploymentStatus,
-    DeploymentTimings,
     OperationResult,
 )
-from coderunner.models.sandbox import Isolation
 from starter.cli.common import (
     AsJson,
     Home,
@@ -29,94 +27,16 @@ from starter.cli.common import (
     op,
     parse_ttl,
     run,
-    seconds,
     show,
     sub_app,
 )
-from starter.cli.logs import show_logs
+from starter.cli.logs import show_logs, show_previous
 from starter.sdk.client import CodeRunner
+from starter.sdk.configs import Configs
 from starter.sdk.errors import OperationError, UserError
-from starter.sdk.specfile import load_spec, parse_env_pairs
 from starter.views import tables as render
 
 app = sub_app()
-
-
-@app.command()
-def deploy(
-    spec_file: Annotated[
-        str | None, typer.Argument(help="deployment spec YAML; flags override its fields")
-    ] = None,
-    name: Annotated[str | None, typer.Option(help="deployment name (lowercase, digits, '-')")] = None,
-    environment: Annotated[str | None, typer.Option("--environment", "-e")] = None,
-    version: Annotated[str | None, typer.Option()] = None,
-    command: Annotated[str | None, typer.Option(help="app command line, e.g. 'python app.py'")] = None,
-    working_dir: Annotated[str | None, typer.Option()] = None,
-    replicas: Annotated[int | None, typer.Option(help="instances (0-50)")] = None,
-    health_path: Annotated[str | None, typer.Option()] = None,
-    env: Annotated[list[str] | None, typer.Option("--env", help="KEY=VALUE, repeatable")] = None,
-    wait: Annotated[bool, typer.Option("--wait", help="wait until healthy and print describe")] = False,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="validate and show what would change; change nothing")
-    ] = False,
-    sweep_interval: Annotated[str, typer.Option(help="time between health sweeps: 10s, 1m")] = "10s",
-    health_deadline: Annotated[str, typer.Option(help="time an instance has to become healthy")] = "60s",
-    home: Home = None,
-) -> None:
-    """Deploy an app: `coderunner deploy examples/demo_app/spec.yaml --replicas 3 --wait`."""
-    overrides: dict[str, Any] = {
-        "name": name,
-        "environment": environment,
-        "version": version,
-        "command": command,
-        "working_dir": working_dir,
-        "replicas": replicas,
-        "health_path": health_path,
-    }
-    try:
-        spec = load_spec(spec_file, overrides, parse_env_pairs(env or []))
-        deadline_s = seconds(health_deadline, "--health-deadline")
-        timings = DeploymentTimings(
-            sweep_interval_s=seconds(sweep_interval, "--sweep-interval"), health_deadline_s=deadline_s
-        )
-    except UserError as err:
-        fail(err, 2)
-    except ValueError as err:
-        fail(UserError(str(err)), 2)
-
-    if spec.isolation == Isolation.NONE:
-        typer.echo(f"WARNING: {spec.name} runs UNCONFINED (isolation: none): it can read the stack's keys, "
-                   "tokens and every other instance; use it for trusted code only", err=True)
-
-    async def preview() -> None:
-        cr = await connect(home)
-        try:
-            live: DeploymentSpec | None = (await cr.describe(spec.name)).spec
-        except UserError:
-            live = None  # no deployment by that name: it would be created
-        typer.echo(f"dry run, nothing changed — {spec.name}:")
-        for change in render.spec_changes(live, spec):
-            typer.echo(f"  {change}")
-        if live is not None:
-            typer.echo(
-                f"  (deploy refuses an existing name: use scale, restart or `rollout start {spec.name}`)"
-            )
-
-    if dry_run:
-        run(preview)
-        return
-
-    async def go() -> None:
-        cr = await connect(home)
-        workflow_id = await cr.deploy(spec, timings)
-        typer.echo(f"deploying {spec.name} {spec.version} x{spec.replicas} (workflow {workflow_id})")
-        if wait:
-            desc = await cr.wait_settled(spec.name, timeout_s=deadline_s + 30, progress=say_progress())
-            typer.echo(render.description(desc))
-            if desc.status.value in ("failed", "degraded"):
-                raise OperationError(f"{spec.name} is {desc.status.value}: {desc.status_reason}")
-
-    run(go)
 
 
 @app.command("list")
@@ -167,12 +87,25 @@ def describe(
 
     async def go() -> None:
         cr = await connect(home)
-        await show(lambda: cr.describe(name), render.description, output, as_json, watch)
+        await show(lambda: cr.describe(name), lambda d: render.description(d, config=config_of(d, home)),
+                   output, as_json, watch)
 
     try:
         run(go)
     except KeyboardInterrupt:
         pass
+
+
+def config_of(desc: DeploymentDescription, home: str | None) -> ConfigSnapshot | None:
+    """The deployment's config version from the config store (secrets masked), when it is at hand
+    (the store is local to the stack; elsewhere describe shows the reference only)."""
+    ref = desc.spec.config
+    if ref is None:
+        return None
+    try:
+        return Configs.open(home).snapshot(ref.project, ref.environment, ref.version)
+    except (UserError, OperationError, OSError, SQLAlchemyError):
+        return None
 
 
 @app.command()
@@ -201,19 +134,6 @@ def delete(name: str, reason: Reason = "", home: Home = None) -> None:
     """Tear down every instance and the router; the workflow completes."""
     result = run(lambda: op(home, lambda cr: cr.delete(name, reason)))
     typer.echo(f"{name}: {result.message}")
-
-
-def say_progress() -> Callable[[DeploymentDescription], None]:
-    """Print a progress line each time it changes (not every poll)."""
-    last: list[str] = []
-
-    def say(desc: DeploymentDescription) -> None:
-        line = render.progress_line(desc)
-        if not last or line != last[-1]:
-            typer.echo(line)
-            last.append(line)
-
-    return say
 
 
 def report(result: OperationResult) -> None:
@@ -270,9 +190,16 @@ def logs(
     follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
     instance: Annotated[str | None, typer.Option("--instance", "-i", help="one instance id")] = None,
     tail: Annotated[int, typer.Option(help="lines per instance")] = 50,
+    previous: Annotated[bool, typer.Option(
+        "--previous", "-p", help="an instance that died or was replaced (newest, or --instance)")] = False,
     home: Home = None,
 ) -> None:
-    """Show instance logs (all instances of NAME, or one with --instance)."""
+    """Show instance logs (all instances of NAME, or one with --instance; --previous: a gone one)."""
+    if previous and follow:
+        fail(UserError("--previous and --follow: a previous instance writes nothing more"), 2)
+    if previous:
+        run(lambda: show_previous(load_settings(home), name, instance, tail))
+        return
     try:
         run(lambda: show_logs(load_settings(home), name, instance, tail, follow))
     except KeyboardInterrupt:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -14,6 +15,7 @@ from coderunner.models.rollout import FINISHED_PHASES
 from starter.cli.common import Home, connect, run, sub_app
 from starter.sdk.client import CodeRunner
 from starter.views.get import render
+from starter.views.step_clock import step_text
 
 app = sub_app()
 
@@ -21,10 +23,10 @@ app = sub_app()
 async def snapshot(cr: CodeRunner, name: str) -> RenderableType:
     """The deployment's describe and, while a rollout runs, its status: one consistent screen."""
     desc = await cr.describe(name)
-    rollout = None
-    if desc.rollout is not None and desc.rollout.phase not in FINISHED_PHASES:
-        rollout = await cr.rollouts.status(name)
-    return render(desc, rollout)
+    if desc.rollout is None or desc.rollout.phase in FINISHED_PHASES:
+        return render(desc, None)
+    view = await cr.rollouts.view(name)
+    return render(desc, view.status, step_text(view, datetime.now(UTC)))
 
 
 @app.command()

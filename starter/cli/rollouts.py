@@ -108,9 +108,9 @@ def status(
         if watch_:
             final = await watch(cr.rollouts, name, live=True)
             return status_exit_code(final)
-        current = await cr.rollouts.status(name)
-        emit(current, output, status_text)
-        return status_exit_code(current)
+        view = await cr.rollouts.view(name)
+        emit(view.status, output, lambda _: status_text(view))
+        return status_exit_code(view.status)
 
     code = run(lambda: op(home, go))
     raise typer.Exit(code)
@@ -170,10 +170,24 @@ def resume(name: str, reason: Reason = "", home: Home = None) -> None:
 
 
 @app.command()
-def undo(name: str, reason: Reason = "", home: Home = None) -> None:
-    """Go back to the version before the last promotion, at once (no canary steps)."""
-    result = run(lambda: op(home, lambda cr: cr.rollouts.undo(name, reason=reason)))
-    typer.echo(f"{name}: {result.message}; status {result.status.value}")
+def undo(
+    name: str,
+    to_revision: Annotated[int | None, typer.Option(
+        "--to-revision", min=1, help="a revision of `rollout history`: the version it rolled out")] = None,
+    reason: Reason = "",
+    home: Home = None,
+) -> None:
+    """Go back to the version before the last promotion, at once (no canary steps); with
+    --to-revision N, to what revision N rolled out: at once if that is the previous version, else as
+    a canary rollout of that version and its env."""
+    if to_revision is None:
+        result = run(lambda: op(home, lambda cr: cr.rollouts.undo(name, reason=reason)))
+        typer.echo(f"{name}: {result.message}; status {result.status.value}")
+        return
+    revision = to_revision
+    outcome = run(lambda: op(home, lambda cr: cr.rollouts.undo_to(name, revision, reason=reason)))
+    how = "at once" if outcome.immediate else f"`coderunner rollout status {name} -w` follows it"
+    typer.echo(f"{name}: undo to revision {revision} ({outcome.version}): {outcome.message} — {how}")
 
 
 for verb in (promote, abort, pause, resume, undo):  # the same verbs inside the group

@@ -22,9 +22,10 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
+from coderunner.decisions.redeploy import plan_redeploy
 from coderunner.models import search_attributes as sa
 from coderunner.models.deployment import OperationRequest, OperationResult
-from coderunner.models.rollout import FINISHED_PHASES, RolloutLink, RolloutPhase, RolloutStrategy
+from coderunner.models.rollout import FINISHED_PHASES, RolloutLink, RolloutPhase, RolloutStrategy, Step
 from coderunner.models.rollout_api import (
     AbortRequest,
     ControlRequest,
@@ -35,7 +36,8 @@ from coderunner.models.rollout_api import (
     RolloutStarted,
     RolloutStatus,
 )
-from coderunner.models.rollout_history import RolloutRevision
+from coderunner.models.rollout_history import RolloutRevision, UndoOutcome
+from coderunner.models.rollout_view import RolloutView
 from starter.sdk.deployments import Deployments
 from starter.sdk.errors import OperationError, UserError, update_failure
 from workflows.deployment import DeploymentWorkflow
@@ -44,9 +46,22 @@ from workflows.rollout import CanaryRolloutWorkflow
 LIVE = (WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.CONTINUED_AS_NEW)
 
 
+def rollout_chains(runs: list[WorkflowExecution]) -> list[list[WorkflowExecution]]:
+    """Runs of one workflow id split into rollouts: a run continues the previous one only when that one
+    continued as new; a rollout id used again (a version rolled out again) starts a new chain."""
+    chains: list[list[WorkflowExecution]] = []
+    for run in sorted(runs, key=lambda r: r.start_time):
+        if chains and chains[-1][-1].status == WorkflowExecutionStatus.CONTINUED_AS_NEW:
+            chains[-1].append(run)
+        else:
+            chains.append([run])
+    return chains
+
+
 class Rollouts:
     def __init__(self, deployments: Deployments) -> None:
         self.cr = deployments
+        self._plans: dict[str, list[Step]] = {}  # rollout id -> its steps
 
     async def start(
         self,
@@ -105,6 +120,33 @@ class Rollouts:
             raise OperationError(f"cannot read {link.workflow_id}: {err.message}") from err
         return result
 
+    async def view(self, name: str) -> RolloutView:
+        """The status with the planned steps and the deployment's recent events (for step clocks)."""
+        desc = await self.cr.describe(name)
+        link = desc.rollout or desc.last_rollout
+        if link is None:
+            raise UserError(f"{name} has no rollout: start one with `coderunner rollout {name} --version V`")
+        handle = self.cr.client.get_workflow_handle(link.workflow_id)
+        try:
+            status: RolloutStatus = await handle.query(CanaryRolloutWorkflow.status)
+        except RPCError as err:
+            raise OperationError(f"cannot read {link.workflow_id}: {err.message}") from err
+        return RolloutView(status=status, steps=await self._steps(handle), events=desc.events)
+
+    async def _steps(self, handle: WorkflowHandle[Any, Any]) -> list[Step]:
+        """The plan from the rollout's input (its first event), read once per rollout id: a watch
+        polls every second and must not fetch a history each time."""
+        if handle.id not in self._plans:
+            try:
+                async for event in handle.fetch_history_events(page_size=1):
+                    started = event.workflow_execution_started_event_attributes
+                    [inp] = await self.cr.client.data_converter.decode(started.input.payloads, [RolloutInput])
+                    self._plans[handle.id] = list(inp.strategy.steps)
+                    break
+            except RPCError:
+                return []
+        return self._plans.get(handle.id, [])
+
     async def promote(
         self, name: str, full: bool = False, actor: str = "cli", reason: str = ""
     ) -> RolloutStatus:
@@ -141,18 +183,21 @@ class Rollouts:
     async def history(self, name: str) -> list[RolloutRevision]:
         """Every rollout of the deployment, oldest first, from Temporal's visibility and histories:
         who started it and why come from the rollout's own input, the outcome from its result."""
+        return [revision for revision, _ in await self._revisions(name)]
+
+    async def _revisions(self, name: str) -> list[tuple[RolloutRevision, RolloutInput]]:
         await self.cr.describe(name)  # "no deployment named …" first
         query = f'WorkflowType = "CanaryRolloutWorkflow" AND {sa.DEPLOYMENT.name} = "{name}"'
         runs: dict[str, list[WorkflowExecution]] = {}
         async for wf in self.cr.client.list_workflows(query):
             runs.setdefault(wf.id, []).append(wf)
-        ordered = sorted(runs.values(), key=lambda rs: min(r.start_time for r in rs))
-        return [
-            await self._revision(n, sorted(rs, key=lambda r: r.start_time))
-            for n, rs in enumerate(ordered, start=1)
-        ]
+        chains = [chain for same_id in runs.values() for chain in rollout_chains(same_id)]
+        chains.sort(key=lambda rs: rs[0].start_time)
+        return [await self._revision(n, chain) for n, chain in enumerate(chains, start=1)]
 
-    async def _revision(self, number: int, runs: list[WorkflowExecution]) -> RolloutRevision:
+    async def _revision(
+        self, number: int, runs: list[WorkflowExecution]
+    ) -> tuple[RolloutRevision, RolloutInput]:
         first, last = runs[0], runs[-1]
         history = await self.cr.client.get_workflow_handle(first.id, run_id=first.run_id).fetch_history()
         started = history.events[0].workflow_execution_started_event_attributes
@@ -165,7 +210,7 @@ class Rollouts:
             phase, outcome = result.phase.value, result.outcome
         elif last.status not in (None, *LIVE):
             phase, outcome = RolloutPhase.FAILED.value, f"workflow {last.status.name.lower()}"
-        return RolloutRevision(
+        revision = RolloutRevision(
             revision=number,
             workflow_id=first.id,
             version=inp.spec.version,
@@ -177,6 +222,33 @@ class Rollouts:
             phase=phase,
             outcome=outcome,
         )
+        return revision, inp
+
+    async def undo_to(self, name: str, revision: int, actor: str = "cli", reason: str = "") -> UndoOutcome:
+        """Back to the spec a revision rolled out: at once (the deployment's `undo`) when it is the
+        previous version, else as a canary rollout of that version with its env (what a rollout
+        carries; anything else that differs is refused, naming it)."""
+        revisions = await self._revisions(name)
+        if not 1 <= revision <= len(revisions):
+            have = f"revisions 1..{len(revisions)}" if revisions else "no revisions yet"
+            raise UserError(
+                f"--to-revision {revision}: {name} has {have} (`coderunner rollout history {name}`)")
+        target = revisions[revision - 1][1].spec
+        desc = await self.cr.describe(name)
+        if desc.spec.version == target.version:
+            raise UserError(f"--to-revision {revision}: {name} already runs {target.version}")
+        if desc.rollout is None and desc.previous_version == target.version:
+            result = await self.undo(name, actor=actor, reason=reason)
+            return UndoOutcome(revision=revision, version=target.version, immediate=True,
+                               message=result.message)
+        plan = plan_redeploy(desc.spec, target.model_copy(update={"replicas": desc.spec.replicas}))
+        if plan.refused:
+            raise UserError(f"--to-revision {revision} ({target.version}): " + "; ".join(plan.refused))
+        started = await self.start(name, target.version, env=target.env, config_version=plan.config_version,
+                                   actor=actor, reason=reason or f"undo to revision {revision}")
+        return UndoOutcome(revision=revision, version=target.version, immediate=False,
+                           message=f"rolling out {started.from_version} → {started.version} as a canary "
+                           f"({started.workflow_id})", workflow_id=started.workflow_id)
 
     async def wait(self, name: str, done: Any = None, timeout_s: float = 120.0) -> RolloutStatus:
         """Poll `status` until `done(status)` (default: the rollout finished) or the timeout passes."""

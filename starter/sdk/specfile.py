@@ -13,10 +13,12 @@ from starter.sdk.errors import UserError, describe_validation
 
 
 def load_spec(
-    path: str | None, overrides: dict[str, Any], env: dict[str, str] | None = None
+    path: str | None, overrides: dict[str, Any], env: dict[str, str] | None = None,
+    plain: list[str] | None = None,
 ) -> DeploymentSpec:
-    """The spec from `path`, flags in `overrides` and `env` (merged over the file's env) applied,
-    validated once so every error is reported the same way (and no env value is ever echoed)."""
+    """The spec from `path`, flags in `overrides`, `env` (merged over the file's env) and `plain` (keys
+    added to `plain_env`) applied, validated once so every error is reported the same way (and no env
+    value is ever echoed)."""
     data: dict[str, Any] = {}
     base = Path.cwd()
     if path:
@@ -34,6 +36,9 @@ def load_spec(
     if env:
         file_env = data.get("env")
         data["env"] = {**(file_env if isinstance(file_env, dict) else {}), **env}
+    if plain:
+        listed = data.get("plain_env")
+        data["plain_env"] = list(dict.fromkeys([*(listed if isinstance(listed, list) else []), *plain]))
     if "working_dir" in data and data["working_dir"] and not Path(data["working_dir"]).is_absolute():
         data["working_dir"] = str((base / data["working_dir"]).resolve())
     try:

@@ -67,7 +67,7 @@ def _plan(rollout: RolloutStatus) -> str:
     return " → ".join(f"[{w}]" if live and w == rollout.canary_weight else str(w) for w in rollout.weights)
 
 
-def header(desc: DeploymentDescription, rollout: RolloutStatus | None) -> Table:
+def header(desc: DeploymentDescription, rollout: RolloutStatus | None, step: str | None = None) -> Table:
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")
     table.add_column()
@@ -78,7 +78,8 @@ def header(desc: DeploymentDescription, rollout: RolloutStatus | None) -> Table:
     if rollout is not None:
         table.add_row("Versions:", f"{rollout.from_version} (stable)  {rollout.version} (canary)")
         table.add_row("Strategy:", "Canary")
-        table.add_row("  Step:", f"{rollout.step}/{rollout.steps}: {rollout.step_description}")
+        table.add_row("  Step:", (step or "").removeprefix("step ")
+                      or f"{rollout.step}/{rollout.steps}: {rollout.step_description}")
         weight = rollout.canary_weight
         table.add_row("  Weights:", f"canary {weight} % / stable {100 - weight} %   plan {_plan(rollout)}")
     else:
@@ -150,8 +151,11 @@ def tree(desc: DeploymentDescription, rollout: RolloutStatus | None) -> Tree:
     return root
 
 
-def render(desc: DeploymentDescription, rollout: RolloutStatus | None) -> RenderableType:
-    parts: list[RenderableType] = [header(desc, rollout), Text("")]
+def render(
+    desc: DeploymentDescription, rollout: RolloutStatus | None, step: str | None = None
+) -> RenderableType:
+    """`step`: the step in words with its clock (`views.step_clock.step_text`), if known."""
+    parts: list[RenderableType] = [header(desc, rollout, step), Text("")]
     if rollout is not None:
         parts += [Text("Analysis:", style="bold"), verdicts(rollout.windows, rollout.windows_total), Text("")]
     parts.append(tree(desc, rollout))

@@ -10,19 +10,25 @@ import typer
 from coderunner.models.rollout import FINISHED_PHASES, RolloutPhase
 from coderunner.models.rollout_api import RolloutStatus
 from coderunner.models.rollout_history import RolloutRevision
+from coderunner.models.rollout_view import RolloutView
 from starter.sdk.rollouts import Rollouts
 from starter.views import tables as render
+from starter.views.step_clock import plan_text, step_text
 
 
-def status_text(s: RolloutStatus, windows: int = 8) -> str:
-    plan = " → ".join(
-        f"[{w}]" if w == s.canary_weight and s.phase not in FINISHED_PHASES else str(w) for w in s.weights
-    )
+def status_text(view: RolloutView, windows: int = 8, now: datetime | None = None) -> str:
+    """The status page; steps numbered by their place in the plan, as the events number them."""
+    s = view.status
+    now = now or datetime.now(UTC)
+    plan = plan_text(view) or " → ".join(f"[{w}]" if w == s.canary_weight and s.phase not in FINISHED_PHASES
+                                         else str(w) for w in s.weights)
     lines = [
         f"rollout     {s.workflow_id}   {s.from_version} → {s.version}",
-        f"phase       {s.phase.value}" + (f" — {s.paused_reason}" if s.paused_reason else ""),
-        f"step        {s.step}/{s.steps}: {s.step_description}",
-        f"weights     canary {s.canary_weight}% / stable {100 - s.canary_weight}%   plan {plan}",
+        *render.wrapped(f"phase       {s.phase.value}" + (f" — {s.paused_reason}" if s.paused_reason else ""),
+                        indent=12),
+        step_text(view, now).replace("step ", "step        ", 1),
+        f"weights     canary {s.canary_weight}% / stable {100 - s.canary_weight}%",
+        *render.wrapped(f"plan        {plan}", indent=12),
         f"canary      {', '.join(s.canary_instances) or '-'}",
     ]
     if s.outcome:
@@ -80,7 +86,8 @@ def ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}ms"
 
 
-def line(s: RolloutStatus) -> str:
+def line(s: RolloutStatus, step: str | None = None) -> str:
+    """One line per change: `step 2/9: pause 30s at 10%, 12s left — canary 10% progressing — window …`."""
     last = s.windows[-1] if s.windows else None
     verdict = (
         (
@@ -90,19 +97,23 @@ def line(s: RolloutStatus) -> str:
         if last
         else ""
     )
-    return f"step {s.step}/{s.steps} canary {s.canary_weight:>3}% {s.phase.value}{verdict}"
+    where = step or f"step {s.step}/{s.steps}: {s.step_description}"
+    return f"{where} — canary {s.canary_weight}% {s.phase.value}{verdict}"
 
 
 async def watch(rollouts: Rollouts, name: str, live: bool) -> RolloutStatus:
-    """Follow a rollout until it ends: a line per change, or (`live`) a redrawn full view."""
+    """Follow a rollout until it ends: a line per change (with the step's clock at that moment), or
+    (`live`) a redrawn full view whose clock counts down."""
     seen = None
     while True:
-        s = await rollouts.status(name)
-        key = (s.phase, s.step, s.canary_weight, s.windows_total)
+        view = await rollouts.view(name)
+        s = view.status
+        step = step_text(view, datetime.now(UTC))
+        key = (s.phase, s.step, s.canary_weight, s.windows_total)  # not the clock: no line a second
         if live:
-            typer.echo("\x1b[2J\x1b[H" + status_text(s))
+            typer.echo("\x1b[2J\x1b[H" + status_text(view))
         elif key != seen:
-            typer.echo(line(s))
+            typer.echo(line(s, step))
         seen = key
         if s.phase in FINISHED_PHASES:
             if not live:

@@ -7,9 +7,12 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from coderunner.models.configstore import ConfigRef
+from pydantic import BaseModel
+
+from coderunner.models.configstore import ConfigRef, ConfigSnapshot
 from coderunner.models.deployment import DeploymentDescription, DeploymentSpec, OperationResult
 from coderunner.models.sandbox import Isolation
+from starter.views.env import config_pairs, env_changes, env_pairs, masked_note
 
 
 def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
@@ -35,26 +38,33 @@ def progress_line(desc: DeploymentDescription) -> str:
 
 
 def spec_changes(live: DeploymentSpec | None, wanted: DeploymentSpec) -> list[str]:
-    """What `deploy` would change, field by field (`replicas: 2 → 3`); env values are never shown,
-    and the live spec's are redacted, so only added and removed keys can be told."""
+    """What `deploy` would change, field by field (`replicas: 2 → 3`); env values follow the rule of
+    `views.env` (plain keys shown, every other value masked and not compared)."""
     if live is None:
-        keys = ", ".join(wanted.env) or "-"
         return [
             f"create {wanted.name} {wanted.version} x{wanted.replicas} in {wanted.environment}",
-            f"  command {' '.join(wanted.command)}; health {wanted.health_path}; env keys {keys}",
+            f"  command {' '.join(wanted.command)}; health {wanted.health_path}; env {env_pairs(wanted)}",
         ]
     changes = []
-    for field in ("environment", "version", "command", "working_dir", "replicas", "health_path"):
+    for field in SPEC_FIELDS:
         before, after = getattr(live, field), getattr(wanted, field)
         if before != after:
-            show = (lambda v: " ".join(v)) if field == "command" else str
-            changes.append(f"{field}: {show(before)} → {show(after)}")
-    added, removed = sorted(set(wanted.env) - set(live.env)), sorted(set(live.env) - set(wanted.env))
-    if added:
-        changes.append(f"env: + {', '.join(added)}")
-    if removed:
-        changes.append(f"env: - {', '.join(removed)}")
-    return changes or ["no change (env values are not compared: they are secrets)"]
+            changes.append(f"{field}: {show_field(field, before)} → {show_field(field, after)}")
+    changes += env_changes(live, wanted)
+    note = masked_note(live, wanted)
+    return (changes or ["no change"]) + ([f"({note})"] if note else [])
+
+
+SPEC_FIELDS = ("environment", "version", "command", "working_dir", "replicas", "health_path", "resources",
+               "isolation", "config")
+
+
+def show_field(field: str, value: Any) -> str:
+    if field == "command":
+        return " ".join(value)
+    if isinstance(value, BaseModel):
+        return ", ".join(f"{k}={v}" for k, v in value.model_dump(mode="json").items())
+    return str(value)
 
 
 def operation_line(result: OperationResult) -> str:
@@ -111,17 +121,17 @@ def _sandbox_line(spec: DeploymentSpec) -> str:
     return f"bubblewrap; limits {limits}"
 
 
-
-
-def _config_lines(ref: ConfigRef | None) -> list[str]:
-    """The config reference only: values stay in the config service (`coderunner config list`)."""
+def _config_lines(ref: ConfigRef | None, snapshot: ConfigSnapshot | None) -> list[str]:
+    """The config reference, and (when the config store is at hand) its variables shown, its secrets
+    masked."""
     if ref is None:
         return []
     mode = "following" if ref.follow else "pinned"
     mode += "" if ref.reload else ", reload off"
-    return [f"config      {ref.project}/{ref.environment} v{ref.version} ({mode})"]
-
-
+    lines = [f"config      {ref.project}/{ref.environment} v{ref.version} ({mode})"]
+    if snapshot is not None:
+        lines += wrapped(f"            {config_pairs(snapshot)}", indent=12)
+    return lines
 
 
 def wrapped(text: str, indent: int, width: int = 100) -> list[str]:
@@ -133,7 +143,8 @@ def short(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def description(desc: DeploymentDescription, events: int = 8, now: datetime | None = None) -> str:
+def description(desc: DeploymentDescription, events: int = 8, now: datetime | None = None,
+                config: ConfigSnapshot | None = None) -> str:
     """The whole story once: a reason already told by the last rollout is not repeated in the status
     line, and events are shortened (`-o json` has every word); times read as kubectl's AGE."""
     spec = desc.spec
@@ -150,8 +161,8 @@ def description(desc: DeploymentDescription, events: int = 8, now: datetime | No
         f"router      {desc.router_url or '-'}",
         *_rollout_lines(desc),
         f"command     {' '.join(spec.command)}",
-        f"env         {', '.join(f'{k}={v}' for k, v in spec.env.items()) or '-'}",
-        *_config_lines(spec.config),
+        *wrapped(f"env         {env_pairs(spec)}", indent=12),
+        *_config_lines(spec.config, config),
         f"sandbox     {_sandbox_line(spec)}",
         "",
         table(
