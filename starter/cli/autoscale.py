@@ -349,6 +349,8 @@ def cost(name: str, as_json: AsJson = False, output: Output = "table", home: Hom
                 "budget": r.budget,
                 "level": f"{r.level}%",
                 "projection": None,
+                "rate": None,  # known for the month running now, while autoscaling is on
+                "rate_per_hour": None,
             }
             for r in SpendStore(Store(url=cr.settings.resolved_database_url())).history(name)
         ]
