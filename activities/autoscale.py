@@ -79,6 +79,7 @@ class AutoscaleActivities:
             ready_replicas=len(ready),
             instances=len(desc.instances),
             canary_instances=len(desc.instances) - len(stable),
+            resources=desc.spec.resources,
             samples=samples_from(req.metrics, ready, stats, backends, req.window_s,
                                  stats_error=stats_error, router_error=router_error),
         )

@@ -4,8 +4,11 @@ One history per path: a scaling decision, an override with a TTL, a budget alert
 run that ends in continue-as-new (the first run's history, which ends with the continue-as-new event).
 Re-record only when a change is *meant* to be incompatible, and then guard running workflows with
 `workflow.patched`. `--tag=patched` writes `autoscaler_<path>_patched.json` instead: the same paths
-recorded by code with the patches, so both sides of every `workflow.patched` replay. Recorded
-without the payload codec so the files replay anywhere.
+recorded by code with the patches, so both sides of every `workflow.patched` replay.
+`--prefix autoscaler_resources_` writes `autoscaler_resources_<path>.json`: recorded once resource
+pricing came (patch `autoscaler-spend-by-resources`), the budget path's instance declaring 0.5 CPU
+at 7200 per vCPU-hour, so its spend follows the declared resources. Recorded without the payload
+codec so the files replay anywhere.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from temporalio.client import WorkflowHandle
 
 from coderunner.models.autoscaler import BudgetSettings
 from coderunner.models.deployment import DeploymentSpec, DeploymentTimings
+from coderunner.models.sandbox import Resources
 from starter.sdk import CodeRunner
 from starter.sdk.autoscaling import Autoscaling
 from starter.tools.harness import DEMO_APP, HostProcess
@@ -29,6 +33,7 @@ from tests.recording import local_stack
 
 OUT = Path(__file__).parent / "histories"
 TAG = next((a.removeprefix("--tag=") for a in sys.argv[1:] if a.startswith("--tag=")), "")
+PREFIX = sys.argv[sys.argv.index("--prefix") + 1] if "--prefix" in sys.argv[1:] else "autoscaler_"
 TIMINGS = DeploymentTimings(sweep_interval_s=1.0, health_deadline_s=20, drain_s=0.1, stop_grace_s=2.0)
 CAN_AFTER = 120  # events: the continue-as-new path runs into it within seconds, the others stay below
 
@@ -47,6 +52,7 @@ async def _decisions(auto: Autoscaling, name: str) -> int:
 
 async def _write(handle: WorkflowHandle, file: str) -> None:  # type: ignore[type-arg]
     history = await handle.fetch_history()
+    file = PREFIX + file.removeprefix("autoscaler_")
     if TAG:
         file = file.replace(".json", f"_{TAG}.json")
     (OUT / file).write_text(history.to_json())
@@ -92,9 +98,11 @@ async def _replicas(cr: CodeRunner, name: str, n: int) -> bool:
 
 
 async def budget(cr: CodeRunner, auto: Autoscaling) -> None:
-    """One instance-second costs 1: the second sync crosses 75, 90 and 100 % of a budget of 1."""
+    """One instance-second costs 1 (0.5 declared vCPU at 7200 per vCPU-hour, memory free): the second
+    sync crosses 75, 90 and 100 % of a budget of 1."""
     name = "rec-budget"
-    await auto.enable(name, rps_policy(instance_hour_price=3600.0), budget=BudgetSettings(monthly=1.0))
+    policy = rps_policy(vcpu_hour_price=7200.0, gib_hour_price=0.0)
+    await auto.enable(name, policy, budget=BudgetSettings(monthly=1.0))
     await _until(lambda: _level(auto, name), 30, "budget alert")
     await _finish(cr, auto, name, "autoscaler_budget.json")
 
@@ -144,8 +152,10 @@ async def record() -> None:
             paths = [decision, override, budget, pause_resume, continue_as_new]
             names = ["rec-decision", "rec-override", "rec-budget", "rec-pause", "rec-can"]
             for n in names:
+                declared = Resources(cpu=0.5) if n == "rec-budget" else Resources()
                 await cr.deploy(
-                    DeploymentSpec(name=n, command=["python", str(DEMO_APP)], replicas=1), TIMINGS
+                    DeploymentSpec(name=n, command=["python", str(DEMO_APP)], replicas=1, resources=declared),
+                    TIMINGS,
                 )
             for n in names:
                 await cr.wait_settled(n, timeout_s=60)

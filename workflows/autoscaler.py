@@ -52,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
 from coderunner.decisions.autoscale_rules import constrain
 from coderunner.decisions.cost import accrue, budget_level, charge, crossed_thresholds
 from coderunner.decisions.hpa import decide
+from coderunner.decisions.pricing import rate_of
 from workflows.autoscaler_calls import SCALE_CALL, WEBHOOK_CALL, audit, metrics_call
 from workflows.instance_ops import failure_message
 from workflows.options import STORE_CALL
@@ -61,6 +62,7 @@ CAN_CARRIES_ACCEPTED = "autoscaler-can-carries-accepted"  # disable and unwritte
 SPEND_BY_MONTH = "autoscaler-spend-by-month"  # each second of an interval charged to its own month
 SPEND_COUNTS_SCALED = "autoscaler-spend-counts-scaled"  # instances a decision added/removed cost now
 HPA_PARITY = "autoscaler-hpa-parity"  # the replica calculator's rules for unready and missing instances
+SPEND_BY_RESOURCES = "autoscaler-spend-by-resources"  # instances priced by their declared resources
 # A fired timer means its moment has come, whatever clock the task carries (see workflows/rollout_patches.py
 # TIMER_CLOCK: a worker answering a query ran the code for a fired timer with the previous task's clock)
 TIMER_CLOCK = "autoscaler-timer-clock"
@@ -94,6 +96,8 @@ class AutoscalerWorkflow:
     @workflow.run
     async def run(self, inp: AutoscalerInput) -> Ack:
         self._timer_clock = workflow.patched(TIMER_CLOCK)
+        if inp.state is None and workflow.patched(SPEND_BY_RESOURCES):
+            self._s.spend.pricing = "resources"  # for this autoscaler's life; runs before it stay flat
         if inp.state is None:
             self._event("autoscale_enabled", f"autoscaling on with policy {self._s.policy.name}", inp.actor)
         next_sync = self._now()
@@ -269,10 +273,12 @@ class AutoscalerWorkflow:
         self._details(rec.line() + "\n\n" + "\n".join(f"- {r}" for r in reasons))
 
     def _accrue(self, now: float, obs: MetricsObservation) -> None:
-        """Spend from instance time since the last sync; alerts once per threshold per month."""
+        """Spend from instance time since the last sync, each instance at the rate of what it declared
+        then (or the flat price, for autoscalers started before); alerts once per threshold per month."""
         budget = self._inp.budget.monthly
+        hourly = rate_of(self._s.policy, self._s.spend).per_hour
         if workflow.patched(SPEND_BY_MONTH):  # an interval over a month's end: the tail to the old month
-            charged = charge(self._s.spend, now, self._s.policy.instance_hour_price)
+            charged = charge(self._s.spend, now, hourly)
             self._s.spend, before = charged.spend, charged.before
             self._closed += charged.closed
             sp = self._s.spend
@@ -283,9 +289,10 @@ class AutoscalerWorkflow:
                 sp.month, sp.amount, sp.level = month, 0.0, 0
             before = sp.amount
             if sp.last_at_s is not None:
-                sp.amount = accrue(sp.amount, sp.last_instances * max(0.0, now - sp.last_at_s),
-                                   self._s.policy.instance_hour_price)
+                sp.amount = accrue(sp.amount, sp.last_instances * max(0.0, now - sp.last_at_s), hourly)
         sp.last_at_s, sp.last_instances = now, obs.instances
+        if sp.pricing == "resources":
+            sp.last_resources = obs.resources
         if budget is None:
             return
         for level in crossed_thresholds(before, sp.amount, budget):

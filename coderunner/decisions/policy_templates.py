@@ -74,7 +74,7 @@ _TEMPLATES: tuple[AutoscalePolicy, ...] = (
         metrics=_targets(rps=20, latency_p95=500),
         scale_up=_rules(30, ("Pods", 2, 60)),
         scale_down=_rules(900, ("Pods", 1, 120)),
-        instance_hour_price=0.50,
+        instance_hour_price=0.50,  # a flat fee for the accelerator, on top of the declared CPU and memory
     ),
     AutoscalePolicy(
         name="dev",
@@ -86,7 +86,6 @@ _TEMPLATES: tuple[AutoscalePolicy, ...] = (
         scale_up=_rules(0, ("Pods", 2, 15)),
         scale_down=_rules(30, ("Percent", 100, 15)),
         sync_interval_s=10,
-        instance_hour_price=0.02,
     ),
     AutoscalePolicy(
         name="cost-saver",
@@ -99,7 +98,6 @@ _TEMPLATES: tuple[AutoscalePolicy, ...] = (
         scale_up=_rules(120, ("Pods", 1, 60)),
         scale_down=_rules(600, ("Percent", 50, 60)),
         sync_interval_s=30,
-        instance_hour_price=0.03,
     ),
 )
 TEMPLATES: dict[str, AutoscalePolicy] = {t.name: t for t in _TEMPLATES}

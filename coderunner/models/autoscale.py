@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from coderunner.models.deployment import MAX_REPLICAS, NAME_PATTERN
+from coderunner.models.pricing import DEFAULT_GIB_HOUR_PRICE, DEFAULT_VCPU_HOUR_PRICE
 
 MAX_WINDOW_S = 3600  # HPA's limit on stabilizationWindowSeconds
 MAX_PERIOD_S = 1800  # HPA's limit on periodSeconds
@@ -127,7 +128,19 @@ class AutoscalePolicy(_Strict):
     scale_up: ScalingRules = Field(default_factory=ScalingRules.hpa_scale_up)
     scale_down: ScalingRules = Field(default_factory=ScalingRules.hpa_scale_down)
     sync_interval_s: int = Field(default=15, gt=0, le=MAX_WINDOW_S)
-    instance_hour_price: float = Field(default=0.05, ge=0, allow_inf_nan=False)
+    vcpu_hour_price: float = Field(
+        default=DEFAULT_VCPU_HOUR_PRICE, ge=0, allow_inf_nan=False,
+        description="price of one declared CPU core (resources.cpu) for an hour",
+    )
+    gib_hour_price: float = Field(
+        default=DEFAULT_GIB_HOUR_PRICE, ge=0, allow_inf_nan=False,
+        description="price of one GiB of declared memory (resources.memory_mb) for an hour",
+    )
+    instance_hour_price: float = Field(
+        default=0.0, ge=0, allow_inf_nan=False,
+        description="flat price per instance-hour, added to the resources' price (an accelerator, a "
+        "licence); autoscalers started before resource pricing charge only this",
+    )
     budget_action: Literal["cap-current", "cap-min"] = Field(
         default="cap-current",
         description="at 100% of the monthly budget: never grow past the current count, or shrink to min",

@@ -20,6 +20,8 @@ from coderunner.models.autoscale import (
     ScalingHistory,
 )
 from coderunner.models.deployment import MAX_REPLICAS
+from coderunner.models.pricing import PricingMode
+from coderunner.models.sandbox import Resources
 
 MAX_DECISIONS = 20  # kept in state for `status` and describe
 
@@ -91,6 +93,10 @@ class Spend(BaseModel):
     level: int = 0  # highest budget threshold reached this month (0, 75, 90, 100)
     last_at_s: float | None = None
     last_instances: int = 0
+    # "flat": instance_hour_price per instance (autoscalers started before resource pricing, for good);
+    # "resources": each instance priced by `last_resources`, what its deployment declares
+    pricing: PricingMode = "flat"
+    last_resources: Resources | None = None
 
 
 class MonthSpend(BaseModel):
@@ -164,6 +170,7 @@ class MetricsObservation(BaseModel):
     instances: int = 0  # all instances, canary included: what costs money
     canary_instances: int = 0
     samples: list[MetricSample] = Field(default_factory=list)
+    resources: Resources = Field(default_factory=Resources, description="declared per instance: its price")
 
 
 class ScaleCall(BaseModel):

@@ -49,7 +49,7 @@ AUTOSCALE_DECISIONS = Counter(
 )
 AUTOSCALE_SPEND = Gauge(
     "coderunner_autoscale_spend",
-    "Spend this month (instance-hours x price)",
+    "Spend this month (instance-hours x each instance's rate from its declared resources)",
     ["deployment"],
     registry=REGISTRY,
 )

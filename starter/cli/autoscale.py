@@ -19,6 +19,7 @@ from coderunner.decisions.policy_templates import (
     template_names,
     validate_policy,
 )
+from coderunner.decisions.pricing import rate_of, rate_text
 from coderunner.models.autoscale import AutoscalePolicy
 from coderunner.models.autoscaler import AutoscalerStatus, BudgetSettings
 from coderunner.store.repository import Store
@@ -113,7 +114,9 @@ def enable(
     target_latency: TargetLatency = None,
     target_error_rate: TargetErrorRate = None,
     sync_interval: SyncInterval = None,
-    price: Annotated[float | None, Opt(min=0, help="price per instance-hour")] = None,
+    price: Annotated[
+        float | None, Opt(min=0, help="flat price per instance-hour, on top of its declared CPU and memory")
+    ] = None,
     budget: Annotated[float | None, Opt(help="monthly budget; alerts at 75/90/100 %")] = None,
     budget_action: Annotated[str | None, Opt(help="at 100 %: cap-current | cap-min")] = None,
     webhook: Annotated[str | None, Opt(help="URL POSTed at each budget alert")] = None,
@@ -253,7 +256,7 @@ def spend_line(st: AutoscalerStatus) -> str:
     projection = month_projection(st, datetime.now(UTC))
     text = (
         f"{st.spend.month}: {st.spend.amount:.4f} so far, {plural(st.spend.last_instances, 'instance')} "
-        f"running, projected {projection:.2f} for the month at this rate"
+        f"running at {rate_line(st)}, projected {projection:.2f} for the month at this rate"
     )
     if st.budget.monthly:
         share = st.spend.amount / st.budget.monthly
@@ -277,7 +280,9 @@ def policies(as_json: AsJson = False) -> None:
                 "sync_s": t.sync_interval_s,
                 "up_window_s": t.scale_up.stabilization_window_s,
                 "down_window_s": t.scale_down.stabilization_window_s,
-                "price_h": t.instance_hour_price,
+                "vcpu_h": t.vcpu_hour_price,
+                "gib_h": t.gib_hour_price,
+                "flat_h": t.instance_hour_price,
                 "description": t.description,
             }
         )
@@ -296,7 +301,9 @@ def policies(as_json: AsJson = False) -> None:
                 "sync_s",
                 "up_window_s",
                 "down_window_s",
-                "price_h",
+                "vcpu_h",
+                "gib_h",
+                "flat_h",
             ],
         )
     )
@@ -335,7 +342,8 @@ def simulate(
 @cost_app.command()
 def cost(name: str, as_json: AsJson = False, output: Output = "table", home: Home = None) -> None:
     """Spend by month, budget and level; this month also its projection at the current rate
-    (instances running now x price x hours left + spent). The same layout after a delete."""
+    (instances running now x their rate x hours left + spent) and that rate, made of the declared
+    vCPUs and GiB at the policy's prices. The same layout after a delete."""
 
     async def go() -> None:
         cr = await connect(home)
@@ -346,6 +354,8 @@ def cost(name: str, as_json: AsJson = False, output: Output = "table", home: Hom
                 "budget": r.budget,
                 "level": f"{r.level}%",
                 "projection": None,
+                "rate": None,  # known for the month running now, while autoscaling is on
+                "rate_per_hour": None,
             }
             for r in SpendStore(Store(url=cr.settings.resolved_database_url())).history(name)
         ]
@@ -357,27 +367,37 @@ def cost(name: str, as_json: AsJson = False, output: Output = "table", home: Hom
                 "budget": st.budget.monthly,
                 "level": f"{st.spend.level}%",
                 "projection": round(month_projection(st, datetime.now(UTC)), 4),
+                "rate": rate_line(st),
+                "rate_per_hour": round(st.spend.last_instances * rate_of(st.policy, st.spend).per_hour, 6),
             }
             rows = [live, *(r for r in rows if r["month"] != st.spend.month)]
         if not rows:
             raise UserError(f"no spend recorded for {name!r}: autoscaling was never on for it")
-        emit(
-            rows,
-            output,
-            lambda r: render.table(r, ["month", "spend", "budget", "level", "projection"]),
-            as_json,
-        )
+        emit(rows, output, render_cost, as_json)
 
     run(go)
 
 
+def render_cost(rows: list[dict[str, object]]) -> str:
+    """The months as a table; under it, the current rate when the autoscaler is on."""
+    text = render.table(rows, ["month", "spend", "budget", "level", "projection"])
+    rate = rows[0].get("rate")
+    return f"{text}\n\nrate now: {rate}" if rate else text
+
+
+def rate_line(st: AutoscalerStatus) -> str:
+    """The last sync's instances at their rate: `3 x (0.5 vCPU x 0.04 + 0.5 GiB x 0.005) /h = …`."""
+    return rate_text(rate_of(st.policy, st.spend), st.spend.last_instances)
+
+
 def month_projection(st: AutoscalerStatus, now: datetime) -> float:
-    """This month at the current rate: the instances of the last sync keep running until it ends."""
+    """This month at the current rate: the instances of the last sync keep running until it ends,
+    each at the rate of the resources it declares (or the flat price of an autoscaler from before)."""
     start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     nxt = start.replace(month=start.month % 12 + 1, year=start.year + (start.month == 12))
-    return project_month_at_rate(
-        st.spend.amount, st.spend.last_instances, st.policy.instance_hour_price, (nxt - now).total_seconds()
-    )
+    hourly = rate_of(st.policy, st.spend).per_hour
+    left_s = (nxt - now).total_seconds()
+    return project_month_at_rate(st.spend.amount, st.spend.last_instances, hourly, left_s)
 
 
 async def _with(home: str | None, fn: Callable[[Autoscaling], Awaitable[T]]) -> T:

@@ -4,6 +4,8 @@ The trace gives the deployment's TOTAL load over time; per-instance metrics are 
 by the ready instances, so adding replicas lowers them as it would in production. Each sync runs
 `decisions.hpa.decide` + `decisions.autoscale_rules.constrain` + `decisions.cost.accrue`, the same
 functions the AutoscalerWorkflow calls, so a policy can be tuned offline against yesterday's load.
+Each instance is priced like the workflow prices it (`decisions.pricing.instance_rate`), at the
+resources given (default: what a spec that declares none gets, 1 CPU and 512 MiB).
 
 Trace CSV columns: `t_s` and `rps` (total requests/s) are required; optional `cpu` (total CPU demand
 in percent of one instance, e.g. 350 = three and a half busy instances), `memory` (percent per
@@ -21,6 +23,7 @@ from pydantic import BaseModel
 from coderunner.decisions.autoscale_rules import constrain
 from coderunner.decisions.cost import accrue
 from coderunner.decisions.hpa import decide
+from coderunner.decisions.pricing import instance_rate, rate_text
 from coderunner.models.autoscale import (
     AutoscalePolicy,
     MetricName,
@@ -28,6 +31,8 @@ from coderunner.models.autoscale import (
     ScalingHistory,
     ScalingInput,
 )
+from coderunner.models.pricing import InstanceRate
+from coderunner.models.sandbox import Resources
 
 COLUMNS = ("t_s", "rps", "cpu", "memory", "latency_p95", "error_rate")
 
@@ -60,6 +65,7 @@ class SimResult(BaseModel):
     points: list[SimPoint]
     total_cost: float
     instance_hours: float
+    rate: InstanceRate  # one instance's price per hour, and what it is made of
 
 
 def load_trace(text: str) -> list[TraceRow]:
@@ -102,7 +108,8 @@ def _samples(policy: AutoscalePolicy, row: TraceRow, ready: int) -> list[MetricS
 
 
 def simulate_trace(policy: AutoscalePolicy, rows: list[TraceRow], start_replicas: int | None = None,
-                   boot_s: float = 5.0) -> SimResult:
+                   boot_s: float = 5.0, resources: Resources | None = None) -> SimResult:
+    rate = instance_rate(policy, resources or Resources())
     replicas = start_replicas if start_replicas is not None else policy.min_replicas
     ready_at = [rows[0].t_s] * replicas  # when each instance became (or becomes) ready
     history, spend, inst_s = ScalingHistory(), 0.0, 0.0
@@ -125,12 +132,12 @@ def simulate_trace(policy: AutoscalePolicy, rows: list[TraceRow], start_replicas
             else:
                 ready_at = sorted(ready_at)[: c.replicas]
             replicas = c.replicas
-        spend = accrue(spend, replicas * dt, policy.instance_hour_price)
+        spend = accrue(spend, replicas * dt, rate.per_hour)
         inst_s += replicas * dt
         points.append(SimPoint(t_s=t, rps=row.rps, replicas=replicas, ready=ready, cost=spend,
                                limited_by=c.limited_by, note=note))
         t += dt
-    return SimResult(policy=policy, points=points, total_cost=spend, instance_hours=inst_s / 3600)
+    return SimResult(policy=policy, points=points, total_cost=spend, instance_hours=inst_s / 3600, rate=rate)
 
 
 def render_timeline(result: SimResult) -> str:
@@ -144,7 +151,7 @@ def render_timeline(result: SimResult) -> str:
             lines.append(f"{_clock(pt.t_s):>8}  {pt.rps:>8.0f}  {pt.replicas:>8}  {pt.note or 'start'}{why}")
     peak = max(pt.replicas for pt in result.points)
     lines.append(f"peak {peak} replicas, {result.instance_hours:.2f} instance-hours, "
-                 f"cost {result.total_cost:.4f} at {p.instance_hour_price:g}/instance-hour")
+                 f"cost {result.total_cost:.4f} at {rate_text(result.rate, 1)} per instance")
     return "\n".join(lines)
 
 

@@ -89,7 +89,7 @@ def build_figure(result: SimResult, trace_name: str) -> Figure:
     rep_ax.yaxis.set_major_locator(MaxNLocator(integer=True))
 
     cost_ax.plot(xs, [pt.cost for pt in pts], color=COST, linewidth=1.8,
-                 label=f"cumulative spend at {policy.instance_hour_price:g}/instance-hour")
+                 label=f"cumulative spend at {result.rate.per_hour:g}/instance-hour")
     cost_ax.set_ylabel("spend (currency units)")
     cost_ax.set_ylim(bottom=0)
     cost_ax.set_xlabel(f"time since trace start ({'h:mm' if unit == 'hours' else unit})")
