@@ -51,7 +51,7 @@ def payloads(path: Path, key: str) -> list[dict[str, Any]]:
 def test_both_sides_are_recorded() -> None:
     assert [p.stem.removeprefix("autoscaler_resources_") for p in RESOURCES] == [
         "budget", "continue_as_new", "decision", "override", "pause_resume"]
-    assert len(BEFORE) == 10
+    assert len(BEFORE) == 15  # 10 flat-priced, 5 of them again with the timer-clock patch
 
 
 @pytest.mark.parametrize("path", RESOURCES, ids=[p.stem for p in RESOURCES])
