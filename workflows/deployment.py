@@ -44,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
 
 # decisions and workflow helpers are imported inside the sandbox: its determinism checks apply to them
 from coderunner.decisions.instances import judge_sweep
+from coderunner.words import plural
 from workflows.instance_ops import InstanceOps
 from workflows.options import STORE_CALL
 from workflows.rollout_host import RolloutHost
@@ -83,7 +84,7 @@ class DeploymentWorkflow:
             async with self._lock:
                 spec = self._state.spec
                 await self._event(
-                    "deploy", f"deploy {spec.version} with {spec.replicas} instances", inp.actor
+                    "deploy", f"deploy {spec.version} with {plural(spec.replicas, 'instance')}", inp.actor
                 )
                 await self._publish()
                 await self._ops.converge()
@@ -271,7 +272,8 @@ class DeploymentWorkflow:
             elif kind == "start" and self._state.status == DeploymentStatus.STOPPED:
                 self._state.status = DeploymentStatus.PROVISIONING
                 await self._event(
-                    "start", f"starting {self._state.spec.replicas} instances", req.actor, req.reason
+                    "start", f"starting {plural(self._state.spec.replicas, 'instance')}", req.actor,
+                    req.reason,
                 )
                 await self._ops.converge()
             await self._publish()

@@ -69,6 +69,7 @@ from coderunner.decisions.canary import (
 )
 from coderunner.decisions.instances import canary_replicas
 from coderunner.decisions.rollout_phase import apply, phase_of, refusal
+from coderunner.words import plural
 from workflows.rollout_channel import ParentChannel
 from workflows.rollout_patches import (
     CONTINUE_AS_NEW,
@@ -137,8 +138,8 @@ class CanaryRolloutWorkflow:
                     raise _Abort(f"canary {inp.spec.version} never became healthy, no traffic was shifted: "
                                  f"{detail}")
                 self._set_stage(Stage.STEPPING)
-                await self._event("rollout_progressing", f"{len(self._canaries)} canary instances healthy: "
-                                  f"{', '.join(self._canaries)}")
+                healthy = plural(len(self._canaries), "canary instance")
+                await self._event("rollout_progressing", f"{healthy} healthy: {', '.join(self._canaries)}")
             while self._step < len(self._steps):
                 outcome = await self._run_step(self._steps[self._step])
                 if outcome == ABORT or self._c.abort:

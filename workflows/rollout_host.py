@@ -152,7 +152,7 @@ class RolloutHost:
             st.rollout, st.rollout_spec = None, None
             raise ApplicationError(f"could not start {wid}: {err}") from err
         await self.event("rollout_started", f"canary rollout {st.spec.version} → {req.version} started, "
-                         f"weights {weights} ({wid})", req.actor, req.reason)
+                         f"weights {' → '.join(map(str, weights))} % ({wid})", req.actor, req.reason)
         self._watch(self._await_child(handle, wid))
         return RolloutStarted(workflow_id=wid, version=req.version, from_version=st.spec.version,
                               weights=weights)

@@ -24,6 +24,7 @@ from coderunner.models.autoscale import AutoscalePolicy
 from coderunner.models.autoscaler import AutoscalerStatus, BudgetSettings
 from coderunner.store.repository import Store
 from coderunner.store.spend import SpendStore
+from coderunner.words import plural
 from starter.cli.common import (
     AsJson,
     Home,
@@ -44,7 +45,6 @@ from starter.tools.simulate import TraceError, load_trace, render_timeline, simu
 from starter.tools.simulate_plot import PlotFormatError, check_plot_path, write_plot
 from starter.views import tables as render
 from starter.views.autoscale import scale_down_countdown
-from starter.views.tables import plural
 
 autoscale_app = sub_app("Autoscale a deployment on CPU, memory, rps, p95 latency and error rate.")
 cost_app = sub_app()  # `coderunner cost NAME` sits at the top level

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from coderunner.models.configstore import ConfigRef, ConfigSnapshot
 from coderunner.models.deployment import DeploymentDescription, DeploymentSpec, OperationResult
 from coderunner.models.sandbox import Isolation
+from coderunner.words import plural
 from starter.views.env import config_pairs, env_changes, env_pairs, masked_note
 
 
@@ -87,10 +88,6 @@ def statuses(counts: Mapping[str, int]) -> str:
     """`HTTP 200: 857, HTTP 500: 10` rather than a Python dict."""
     shown = [f"HTTP {k}: {v}" if k.isdigit() else f"{k}: {v}" for k, v in sorted(counts.items())]
     return ", ".join(shown) or "-"
-
-
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 def _mib(value: int | None) -> str:
