@@ -33,7 +33,8 @@ from coderunner.models.autoscaler import (
 )
 from coderunner.models.deployment import OperationResult
 from starter.sdk.deployments import Deployments
-from starter.sdk.errors import OperationError, UserError, update_failure
+from starter.sdk.errors import UserError, update_failure
+from starter.sdk.querying import ask
 from workflows.autoscaler import AutoscalerWorkflow
 from workflows.options import WORKFLOW_TASK_TIMEOUT
 
@@ -107,14 +108,8 @@ class Autoscaling:
 
     async def status(self, name: str) -> AutoscalerStatus:
         handle = await self._require(name)
-        try:
-            result: AutoscalerStatus = await handle.query(AutoscalerWorkflow.status)
-        except RPCError as err:
-            if err.status == RPCStatusCode.FAILED_PRECONDITION:
-                raise OperationError(
-                    "no worker is polling: run `coderunner up` (or `coderunner worker`)"
-                ) from err
-            raise
+        result: AutoscalerStatus = await ask(lambda: handle.query(AutoscalerWorkflow.status),
+                                             f"autoscaler of {name}", self.cr.settings.task_queue)
         return result
 
     async def pause(self, name: str, reason: str = "", actor: str = "cli") -> None:

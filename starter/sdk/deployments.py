@@ -36,6 +36,7 @@ from coderunner.models.deployment import (
     workflow_id_for,
 )
 from starter.sdk.errors import OperationError, UserError, update_failure
+from starter.sdk.querying import NoWorker, ask
 from workflows.deployment import DeploymentWorkflow
 from workflows.options import WORKFLOW_TASK_TIMEOUT
 
@@ -46,10 +47,6 @@ SETTLED = {
     DeploymentStatus.STOPPED,
     DeploymentStatus.DELETED,
 }
-
-
-class NoWorker(OperationError):
-    """Queries need a live worker; while none polls, say so instead of showing a gRPC error."""
 
 
 class Deployments:
@@ -107,16 +104,13 @@ class Deployments:
         return handle.id
 
     async def describe(self, name: str) -> DeploymentDescription:
+        handle = self.handle(name)
         try:
-            return await self.handle(name).query(DeploymentWorkflow.describe)
+            return await ask(lambda: handle.query(DeploymentWorkflow.describe), f"deployment {name}",
+                             self.settings.task_queue)
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:
                 raise UserError(f"no deployment named {name!r}: `coderunner list` shows what exists") from err
-            if err.status == RPCStatusCode.FAILED_PRECONDITION:
-                raise NoWorker(
-                    f"no worker is polling {self.settings.task_queue!r}: run `coderunner up` "
-                    "(or `coderunner worker`)"
-                ) from err
             raise
 
     async def wait_settled(

@@ -48,6 +48,7 @@ from coderunner.models.pipeline_qa import (
 from coderunner.pipeline.filegraph import file_graph
 from coderunner.pipeline.planfile import PlanInvalid, load_plan
 from starter.sdk.errors import OperationError, UserError, describe_validation, update_failure
+from starter.sdk.querying import ask
 from workflows.pipeline import PipelineWorkflow
 
 RUNS_DIR = "pipelines"
@@ -129,15 +130,13 @@ class Pipelines:
 
     async def describe(self, name_or_id: str) -> PipelineDescription:
         workflow_id = await self.resolve(name_or_id)
+        handle = self.handle(workflow_id)
         try:
-            return await self.handle(workflow_id).query(PipelineWorkflow.describe)
+            return await ask(lambda: handle.query(PipelineWorkflow.describe), f"pipeline run {workflow_id}",
+                             self.settings.task_queue)
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:
                 raise UserError(f"no pipeline run {workflow_id!r}: `coderunner pipeline list`") from err
-            if err.status == RPCStatusCode.FAILED_PRECONDITION:
-                raise OperationError(
-                    f"no worker is polling {self.settings.task_queue!r}: run `coderunner up`"
-                ) from err
             raise
 
     async def wait(self, name_or_id: str) -> PipelineResult:

@@ -40,6 +40,7 @@ from coderunner.models.rollout_history import RolloutRevision, UndoOutcome
 from coderunner.models.rollout_view import RolloutView
 from starter.sdk.deployments import Deployments
 from starter.sdk.errors import OperationError, UserError, update_failure
+from starter.sdk.querying import ask
 from workflows.deployment import DeploymentWorkflow
 from workflows.rollout import CanaryRolloutWorkflow
 
@@ -115,7 +116,8 @@ class Rollouts:
         link = await self.link(name)
         handle = self.cr.client.get_workflow_handle(link.workflow_id)
         try:
-            result: RolloutStatus = await handle.query(CanaryRolloutWorkflow.status)
+            result: RolloutStatus = await ask(lambda: handle.query(CanaryRolloutWorkflow.status),
+                                              link.workflow_id, self.cr.settings.task_queue)
         except RPCError as err:
             raise OperationError(f"cannot read {link.workflow_id}: {err.message}") from err
         return result
