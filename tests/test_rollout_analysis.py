@@ -124,15 +124,19 @@ async def test_latency_canary_aborted_on_p95(cr: CodeRunner, name: str) -> None:
 
 
 async def test_slightly_slower_canary_flagged_by_baseline_comparison(cr: CodeRunner, name: str) -> None:
-    """60 ms slower stays under the 200 ms p95 limit: only the Mann-Whitney comparison catches it."""
+    """60 ms slower, the absolute p95 limit out of reach: only the comparison with stable can catch it.
+
+    (The limits are lifted rather than trusting 60 ms to stay under 200 ms: on a loaded CI machine the
+    canary's p95 passed 200 ms and the absolute limit fired as well.)"""
     desc = await deployed_v1(cr, name)
     async with load(desc.router_url or ""):
+        strategy = fast_strategy("10,100", "60s", p95_latency_ms_limit=60_000)
         await cr.rollouts.start(name, "v2", env={"VERSION": "v2", "LATENCY_MS": "60"},
-                                strategy=fast_strategy("10,100", "60s"), abort_cleanup_s=0)
+                                strategy=strategy, abort_cleanup_s=0)
         status = await cr.rollouts.wait(name, timeout_s=60)
     assert status.phase == RolloutPhase.ABORTED
     last = status.windows[-1].result
-    assert last.canary.p95_ms is not None and last.canary.p95_ms < 200
+    assert not any(r.startswith("canary p95 latency") for r in last.reasons), last.reasons
     assert last.comparison is not None and last.comparison.canary_slower
     assert last.comparison.p_value is not None and last.comparison.p_value < 0.01
     assert "Mann-Whitney" in (status.outcome or "")
