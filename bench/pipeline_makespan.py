@@ -10,7 +10,8 @@
    worker in-process, bwrap-sandboxed `sleep` commands), its makespan against the same bound and
    against the simulated batch-by-batch makespan for the same durations.
 3. Orchestration overhead per task: a chain of `true` commands on a pool of one (dispatch, activity,
-   workspace copy, sandbox start, ownership check, cache record), total / tasks (goal <= 50 ms).
+   workspace copy, sandbox start, ownership check, cache record), total / tasks (goal <= 50 ms),
+   best of 3, each round alternating scratch copies on disk (before) and on the memory filesystem.
 The 500-task DAG is simulated only (a real run of it is the 80-task continue-as-new test's job).
 """
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import random
 import shutil
 import sys
@@ -35,10 +37,12 @@ from bench.common import bench_stack
 from coderunner.decisions.pipeline_graph import analyze
 from coderunner.decisions.pipeline_schedule import lower_bound, simulate
 from coderunner.models.pipeline import FileGraph, PlanSpec, PoolBounds, check_plan
+from coderunner.pipeline.scratch import SCRATCH_ENV
 from starter.sdk.pipelines import Pipelines
 
 OUT = Path(__file__).resolve().parent / "out"
 SEEDS = 20
+CHAIN_ROUNDS = 3
 
 
 def skewed_dag(n: int, seed: int, unit_s: float = 1.0) -> list[dict[str, Any]]:
@@ -137,16 +141,29 @@ async def real_runs(n: int, seed: int, workers: int, chain: int, unit_s: float) 
         result = await pipes.wait(await pipes.run(dag_plan, "r1"))
         dag_wall = time.perf_counter() - started
         assert result.status.value == "succeeded", result
-        started = time.perf_counter()
-        chained = await pipes.wait(await pipes.run(chain_plan, "r1"))
-        chain_wall = time.perf_counter() - started
-        assert chained.status.value == "succeeded", chained
+        # the chain, alternately with the dev steps' scratch copies on disk beside the run (as before
+        # coderunner/pipeline/scratch.py) and on the memory filesystem (the default); each in its own
+        # home, so its own result cache: a second run of one plan would be all cache hits
+        chains: dict[str, list[tuple[float, float]]] = {"disk": [], "memory": []}
+        for n in range(CHAIN_ROUNDS):
+            for place in ("disk", "memory"):
+                if place == "disk":
+                    os.environ[SCRATCH_ENV] = ""
+                home = root / f"home-{place}-{n}"
+                chain_pipes = Pipelines(stack.cr.client, stack.cr.settings.model_copy(update={"home": home}))
+                started = time.perf_counter()
+                try:
+                    chained = await chain_pipes.wait(await chain_pipes.run(chain_plan, f"{place}-{n}"))
+                finally:
+                    os.environ.pop(SCRATCH_ENV, None)
+                assert chained.status.value == "succeeded", chained
+                chains[place].append((chained.makespan_s / chain, (time.perf_counter() - started) / chain))
     shutil.rmtree(root, ignore_errors=True)
     plan = plan_of(tasks, "real", workers)
     a = analyze(plan, FileGraph(files=[], edges=[]))
     durations = {t.id: t.estimate for t in plan.tasks}
     bounds = PoolBounds(min=min(2, workers), max=workers)
-    overhead = chained.makespan_s / chain
+    overhead = min(per_task for per_task, _ in chains["memory"])
     return {
         "makespan": result.makespan_s,
         "wall": dag_wall,
@@ -156,7 +173,9 @@ async def real_runs(n: int, seed: int, workers: int, chain: int, unit_s: float) 
         "sim_prio_overhead": simulate(a, durations, bounds, "priority", overhead),
         "sim_batch_overhead": simulate(a, durations, bounds, "batch", overhead),
         "chain_per_task": overhead,
-        "chain_wall_per_task": chain_wall / chain,
+        "chain_wall_per_task": min(wall for _, wall in chains["memory"]),
+        "chain_disk_per_task": min(per_task for per_task, _ in chains["disk"]),
+        "chain_all": chains,
     }
 
 
@@ -223,8 +242,18 @@ async def main(seed: int, real_tasks: int, workers: int, chain: int, unit_s: flo
         f"{1 - r['makespan'] / r['sim_batch_overhead']:.1%} faster than batch-by-batch would be"
     )
     print(
-        f"  orchestration overhead per task (chain of `true`): {r['chain_per_task'] * 1000:.0f} ms "
-        f"(client wall {r['chain_wall_per_task'] * 1000:.0f} ms)"
+        f"  orchestration overhead per task (chain of `true`, best of {CHAIN_ROUNDS}): "
+        f"{r['chain_per_task'] * 1000:.0f} ms (client wall {r['chain_wall_per_task'] * 1000:.0f} ms); "
+        f"goal <= 50 ms: {'met' if r['chain_per_task'] <= 0.05 else 'NOT met'}"
+    )
+    print(
+        f"  same run, scratch copies on disk (before): {r['chain_disk_per_task'] * 1000:.0f} ms"
+        f" -> on the memory filesystem: {r['chain_per_task'] * 1000:.0f} ms per task"
+        f" ({r['chain_per_task'] / r['chain_disk_per_task']:.2f}x); every round, ms per task: "
+        + ", ".join(
+            f"{place} {' '.join(f'{p * 1000:.0f}' for p, _ in rounds)}"
+            for place, rounds in r["chain_all"].items()
+        )
     )
 
 
