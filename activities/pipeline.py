@@ -123,6 +123,7 @@ class PipelineActivities:
         )
         done = marks.read(marks.result, DevStepResult)
         if done is not None:  # finished before a crash lost the completion
+            remove_scratch(marks.base)  # a worker killed mid-step may have left it
             cache.restore(done.outputs, workspace)
             journal(event="recovered")
             return done
@@ -143,10 +144,11 @@ class PipelineActivities:
                     duration_s=time.monotonic() - started,
                 )
             ran = await self._run(req, marks, key, workspace, cache, journal)
+        else:
+            remove_scratch(marks.base)  # a worker killed mid-step may have left it
         result = self._outcome(task, ran, cache, time.monotonic() - started)
         marks.write(marks.result, result)
         cache.restore(result.outputs, workspace)
-        await asyncio.to_thread(remove_scratch, marks.base)
         return result
 
     def _key(self, root: Path, workspace: Path, task: TaskSpec) -> str:
@@ -168,19 +170,22 @@ class PipelineActivities:
         changed that it owns (in the cache's blobs) and mark it ran, before any output is judged,
         so a crash from here on never runs it again and never needs the scratch copy."""
         scratch, before = await asyncio.to_thread(fresh_scratch, workspace, marks.base)
-        journal(event="start")
-        task = req.task
-        outcome = await run_in_workspace(
-            task.agent.argv(),
-            scratch,
-            task.env,
-            task.timeout_s(),
-            hidden=[Path(req.runs_dir), home_dir()],
-            tick=_heartbeat,
-        )
-        ran = await asyncio.to_thread(self._ran, key, outcome, scratch, workspace, before, task, cache)
-        marks.write(marks.ran, ran)
-        journal(event="finish", exit_code=outcome.exit_code)
+        try:  # the scratch goes as soon as the step is marked ran, or fails, or is cancelled: it may be RAM
+            journal(event="start")
+            task = req.task
+            outcome = await run_in_workspace(
+                task.agent.argv(),
+                scratch,
+                task.env,
+                task.timeout_s(),
+                hidden=[Path(req.runs_dir), home_dir()],
+                tick=_heartbeat,
+            )
+            ran = await asyncio.to_thread(self._ran, key, outcome, scratch, workspace, before, task, cache)
+            marks.write(marks.ran, ran)
+            journal(event="finish", exit_code=outcome.exit_code)
+        finally:
+            remove_scratch(marks.base)
         return ran
 
     def _ran(

@@ -57,8 +57,9 @@ def crash(*_args: object) -> None:
 
 
 async def test_a_step_marked_ran_needs_no_scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The worker dies after the command ran, and the scratch is lost with it (a reboot of a memory
-    filesystem): the retry still records the outputs, from the cache's blobs, without a re-run."""
+    """The worker dies after the command ran; the scratch is gone (removed once the step is marked ran,
+    as a reboot would empty a memory filesystem): the retry records the outputs from the cache's
+    blobs, without a re-run."""
     monkeypatch.setenv(scratch.SCRATCH_ENV, str(tmp_path / "fast"))
     project = tmp_path / "project"
     project.mkdir()
@@ -82,11 +83,35 @@ async def test_a_step_marked_ran_needs_no_scratch(tmp_path: Path, monkeypatch: p
         patch.setattr(PipelineActivities, "_outcome", crash)
         with pytest.raises(WorkerDied):
             await ActivityEnvironment().run(acts.dev_step, step)
-    assert StepMarks(base).ran.exists() and candidates(base)[0].exists()
-    remove_scratch(base)
+    assert StepMarks(base).ran.exists()
+    assert not candidates(base)[0].exists()  # gone as soon as the step was marked ran
     retry = ActivityEnvironment()
     retry.info = dataclasses.replace(retry.info, attempt=2)
     result = await retry.run(acts.dev_step, step)
     assert result.ok and list(result.outputs) == ["out.txt"]
     assert (run_dir(runs, "scratchy", "r1") / "workspace" / "out.txt").read_text() == "0\nran\n"
     assert not candidates(base)[0].exists()
+
+
+async def test_a_failed_command_leaves_no_scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(scratch.SCRATCH_ENV, str(tmp_path / "fast"))
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "out.txt").write_text("0\n")
+    spec = {**task("t", ["out.txt"]), "agent": {"dev": ["sh", "-c", "exit 3"]}}
+    plan = plan_of(spec, name="failing")
+    runs = tmp_path / "runs"
+    request = PipelineRequest(plan=plan, project_dir=str(project), run="r1", runs_dir=str(runs))
+    acts = PipelineActivities()
+    await ActivityEnvironment().run(acts.prepare, PrepareRequest(request=request))
+    step = DevStepRequest(
+        pipeline="failing",
+        run="r1",
+        runs_dir=str(runs),
+        project_dir=str(project),
+        task=plan.tasks[0],
+        attempt=1,
+    )
+    result = await ActivityEnvironment().run(acts.dev_step, step)
+    assert not result.ok and "exit 3" in result.detail
+    assert list((tmp_path / "fast").iterdir()) == []

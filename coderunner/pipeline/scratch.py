@@ -55,7 +55,8 @@ def fresh_scratch(workspace: Path, base: Path) -> tuple[Path, dict[str, tuple[in
     place = candidates(base)
     chosen = base
     if len(place) > 1:
-        place[0].parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # project sources: ours only
+        place[0].parent.mkdir(parents=True, exist_ok=True)
+        place[0].parent.chmod(0o700)  # copies of the project's sources: for this user only
         free = shutil.disk_usage(place[0].parent).free
         if _size(workspace) * SHARE_OF_FREE <= free:
             chosen = place[0]
