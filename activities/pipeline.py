@@ -1,8 +1,9 @@
 """Pipeline activities: the PM stage's analysis and each task's dev step. Thin: the work is in
 coderunner.pipeline (files, cache, sandboxed runner) and coderunner.decisions (the graph).
 
-A dev step is idempotent per (task, attempt): it works in a scratch copy named by the attempt and
-Temporal's activity attempt, so a retry after a worker crash starts clean; outputs land in the run's
+A dev step is idempotent per (task, attempt): it works in a fresh scratch copy named by the task and
+attempt (on a memory filesystem when it fits: coderunner/pipeline/scratch.py), so a retry after a
+worker crash starts clean; outputs land in the run's
 workspace by content (atomic replace), so writing them twice changes nothing. Every start and finish
 is appended to the run's journal.jsonl (what the crash test reads).
 """
@@ -13,7 +14,6 @@ import asyncio
 import functools
 import json
 import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any, TypeVar
@@ -37,6 +37,7 @@ from coderunner.models.pipeline_io import PrepareResult
 from coderunner.pipeline.cache import ResultCache, cache_key
 from coderunner.pipeline.filegraph import file_graph
 from coderunner.pipeline.runner import RunOutcome, run_in_workspace
+from coderunner.pipeline.scratch import fresh_scratch, remove_scratch
 from coderunner.pipeline.workspace import changes, content_hashes, copy_tree, run_dir, snapshot
 
 CACHE_DIR = "cache"
@@ -64,13 +65,14 @@ M = TypeVar("M", bound=BaseModel)
 
 
 class StepMarks:
-    """Markers of one dev step (task, attempt), beside its scratch dir so the command cannot see or
-    forge them; each written atomically."""
+    """Markers of one dev step (task, attempt), named by `base` in the run's steps dir, outside the
+    sandbox's view (the command cannot see or forge them); each written atomically. The step's
+    scratch copy is elsewhere (coderunner/pipeline/scratch.py) and only lives while it runs."""
 
-    def __init__(self, scratch: Path) -> None:
-        self.scratch = scratch
-        self.ran = scratch.with_name(scratch.name + ".ran.json")
-        self.result = scratch.with_name(scratch.name + ".result.json")
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.ran = base.with_name(base.name + ".ran.json")
+        self.result = base.with_name(base.name + ".result.json")
 
     def read(self, path: Path, model: type[M]) -> M | None:
         return model.model_validate_json(path.read_text()) if path.exists() else None
@@ -123,6 +125,7 @@ class PipelineActivities:
         )
         done = marks.read(marks.result, DevStepResult)
         if done is not None:  # finished before a crash lost the completion
+            remove_scratch(marks.base)  # a worker killed mid-step may have left it
             cache.restore(done.outputs, workspace)
             journal(event="recovered")
             return done
@@ -142,11 +145,12 @@ class PipelineActivities:
                     detail="cache hit: outputs reused, agent not run",
                     duration_s=time.monotonic() - started,
                 )
-            ran = await self._run(req, marks, key, workspace, journal)
-        result = self._outcome(task, ran, marks.scratch, workspace, cache, time.monotonic() - started)
+            ran = await self._run(req, marks, key, workspace, cache, journal)
+        else:
+            remove_scratch(marks.base)  # a worker killed mid-step may have left it
+        result = self._outcome(task, ran, cache, time.monotonic() - started)
         marks.write(marks.result, result)
         cache.restore(result.outputs, workspace)
-        shutil.rmtree(marks.scratch, ignore_errors=True)
         return result
 
     def _key(self, root: Path, workspace: Path, task: TaskSpec) -> str:
@@ -156,33 +160,55 @@ class PipelineActivities:
         return cache_key(task, content_hashes(workspace, [*roots, *import_closure(imports, roots)]))
 
     async def _run(
-        self, req: DevStepRequest, marks: StepMarks, key: str, workspace: Path, journal: Any
+        self,
+        req: DevStepRequest,
+        marks: StepMarks,
+        key: str,
+        workspace: Path,
+        cache: ResultCache,
+        journal: Any,
     ) -> _Ran:
-        """Copy the workspace, run the command in the sandbox, and mark it ran (before any output is
-        looked at), so a crash from here on never runs it again."""
-        shutil.rmtree(marks.scratch, ignore_errors=True)
-        await asyncio.to_thread(copy_tree, workspace, marks.scratch)
-        before = await asyncio.to_thread(snapshot, marks.scratch)
-        journal(event="start")
-        task = req.task
-        env = {**task.env, FEEDBACK_ENV: req.feedback[-FEEDBACK_CHARS:]} if req.feedback else task.env
-        outcome = await run_in_workspace(
-            task.agent.argv(),
-            marks.scratch,
-            env,
-            task.timeout_s(),
-            hidden=[Path(req.runs_dir), home_dir()],
-            tick=_heartbeat,
-        )
-        after = await asyncio.to_thread(snapshot, marks.scratch)
-        ran = _Ran(key=key, outcome=outcome, changed=changes(marks.scratch, workspace, before, after))
-        marks.write(marks.ran, ran)
-        journal(event="finish", exit_code=outcome.exit_code)
+        """Copy the workspace, run the command in the sandbox, keep the contents of the files it
+        changed that it owns (in the cache's blobs) and mark it ran, before any output is judged,
+        so a crash from here on never runs it again and never needs the scratch copy."""
+        scratch, before = await asyncio.to_thread(fresh_scratch, workspace, marks.base)
+        try:  # the scratch goes as soon as the step is marked ran, or fails, or is cancelled: it may be RAM
+            journal(event="start")
+            task = req.task
+            env = {**task.env, FEEDBACK_ENV: req.feedback[-FEEDBACK_CHARS:]} if req.feedback else task.env
+            outcome = await run_in_workspace(
+                task.agent.argv(),
+                scratch,
+                env,
+                task.timeout_s(),
+                hidden=[Path(req.runs_dir), home_dir()],
+                tick=_heartbeat,
+            )
+            ran = await asyncio.to_thread(self._ran, key, outcome, scratch, workspace, before, task, cache)
+            marks.write(marks.ran, ran)
+            journal(event="finish", exit_code=outcome.exit_code)
+        finally:
+            remove_scratch(marks.base)
         return ran
 
-    def _outcome(
-        self, task: TaskSpec, ran: _Ran, scratch: Path, workspace: Path, cache: ResultCache, took: float
-    ) -> DevStepResult:
+    def _ran(
+        self,
+        key: str,
+        outcome: RunOutcome,
+        scratch: Path,
+        workspace: Path,
+        before: dict[str, tuple[int, int]],
+        task: TaskSpec,
+        cache: ResultCache,
+    ) -> _Ran:
+        changed = changes(scratch, workspace, before, snapshot(scratch))
+        if outcome.exit_code == 0 and not outcome.timed_out:
+            for path, digest in changed.items():
+                if digest is not None and path in task.owns:
+                    cache.put_file(scratch / path)
+        return _Ran(key=key, outcome=outcome, changed=changed)
+
+    def _outcome(self, task: TaskSpec, ran: _Ran, cache: ResultCache, took: float) -> DevStepResult:
         result = DevStepResult(task=task.id, ok=False, cached=False, cache_key=ran.key, duration_s=took)
         outcome = ran.outcome
         if outcome.timed_out or outcome.exit_code != 0:
@@ -192,10 +218,8 @@ class PipelineActivities:
             result.detail = f"dev command failed ({why}): {outcome.log_tail[-800:]}"
         elif outside := sorted(p for p in ran.changed if p not in set(task.owns)):
             result.detail = f"changed files it does not own: {', '.join(outside)}"
-        else:
-            outputs = {
-                p: (cache.put_file(scratch / p) if h is not None else None) for p, h in ran.changed.items()
-            }
+        else:  # every changed file is owned: its contents are in the blobs since `_ran`
+            outputs = dict(ran.changed)
             if task.agent.qa is None:  # else the QA step records them once it has passed
                 cache.record(ran.key, outputs)
             result.ok, result.outputs = True, outputs

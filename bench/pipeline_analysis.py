@@ -1,12 +1,19 @@
 """Import analysis speed: a generated 10,000-file Python tree, ours (`ast`) next to grimp's on the same tree.
 
-    python bench/pipeline_analysis.py [--files 10000]
+    python bench/pipeline_analysis.py [--files 10000] [--rounds 3]
 
 The tree: one top-level package of 100 sub-packages x 100 modules; each module imports 3-6 others
 (absolute, relative, `from . import x`, one under `if TYPE_CHECKING:`) and a function body of ~40
 lines. Goal: ours <= 2 s. grimp (Rust core) is the reference for both speed and edges; the edge sets
 are compared too (equal but for the self-imports grimp keeps and we drop: a module importing itself
 orders nothing).
+
+Ours hands `ast` each file's import skeleton (coderunner/pipeline/import_scan.py), not the whole
+file; the bare `ast.parse` of every whole file is printed as the baseline that approach replaced.
+Wall time is what the goal is about; process CPU time is printed too because this 2-core machine is
+shared, and the CPU time of a one-process analysis moves less with the neighbours' load (grimp's
+Rust core runs threads, so its CPU time can exceed its wall time).
+(Measured once and not kept: tree-sitter-python parsing the same files took ~1.5x `ast.parse`.)
 """
 
 from __future__ import annotations
@@ -28,7 +35,6 @@ from coderunner.pipeline.filegraph import file_graph
 from coderunner.pipeline.python_imports import module_name
 
 OUT = Path(__file__).resolve().parent / "out"
-ROUNDS = 2
 BODY = "\n".join(f"    total += {n} * value  # arithmetic the parser must still read" for n in range(40))
 
 
@@ -56,27 +62,38 @@ def generate(root: Path, files: int, seed: int = 3) -> Path:
     return top
 
 
-def main(files: int) -> None:
+def timed(timings: dict[str, list[tuple[float, float]]], key: str, start: tuple[float, float]) -> None:
+    """Append (wall, cpu) seconds since `start`, a (perf_counter, process_time) pair."""
+    timings.setdefault(key, []).append((time.perf_counter() - start[0], time.process_time() - start[1]))
+
+
+def clock() -> tuple[float, float]:
+    return time.perf_counter(), time.process_time()
+
+
+def main(files: int, rounds: int) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     root = Path(tempfile.mkdtemp(prefix="analysis-", dir=OUT))
     try:
         top = generate(root, files)
         count = sum(1 for _ in top.rglob("*.py"))
         sys.path.insert(0, str(root))
-        # best of ROUNDS, interleaved: on a shared machine the load moves more than the code does
-        timings: dict[str, list[float]] = {"parse": [], "ours": [], "grimp": []}
-        for _ in range(ROUNDS):
-            start = time.perf_counter()
+        # best of `rounds`, interleaved: on a shared machine the load moves more than the code does
+        timings: dict[str, list[tuple[float, float]]] = {}
+        for _ in range(rounds):
+            start = clock()
             for file in top.rglob("*.py"):
                 ast.parse(file.read_bytes())
-            timings["parse"].append(time.perf_counter() - start)
-            start = time.perf_counter()
+            timed(timings, "parse", start)
+            start = clock()
             graph = file_graph(root)
-            timings["ours"].append(time.perf_counter() - start)
-            start = time.perf_counter()
+            timed(timings, "ours", start)
+            start = clock()
             reference = grimp.build_graph("gentree", cache_dir=None)
-            timings["grimp"].append(time.perf_counter() - start)
-        parse_s, ours_s, grimp_s = (min(timings[k]) for k in ("parse", "ours", "grimp"))
+            timed(timings, "grimp", start)
+        (parse_s, parse_cpu), (ours_s, ours_cpu), (grimp_s, grimp_cpu) = (
+            (min(w for w, _ in timings[k]), min(c for _, c in timings[k])) for k in ("parse", "ours", "grimp")
+        )
         ours = {(module_name(Path(e.source)), module_name(Path(e.target))) for e in graph.edges}
         theirs = {
             (m, i)
@@ -86,10 +103,15 @@ def main(files: int) -> None:
         }
         print(f"{count} Python files, {len(graph.edges)} import edges")
         print(
-            f"best of {ROUNDS}: ours (ast, one process): {ours_s:.2f}s   grimp: {grimp_s:.2f}s"
-            f"   ratio {ours_s / grimp_s:.1f}x"
+            f"best of {rounds}, wall: ours (ast on import skeletons, one process): {ours_s:.2f}s"
+            f"   grimp: {grimp_s:.2f}s   ratio {ours_s / grimp_s:.2f}x   goal <= 2 s: "
+            f"{'met' if ours_s <= 2 else 'NOT met'}"
         )
-        print(f"bare ast.parse of the same files: {parse_s:.2f}s (ours = {ours_s / parse_s:.2f}x the parse)")
+        print(f"best of {rounds}, CPU: ours {ours_cpu:.2f}s   grimp {grimp_cpu:.2f}s")
+        print(
+            f"bare ast.parse of every whole file: {parse_s:.2f}s wall, {parse_cpu:.2f}s CPU "
+            f"(ours = {ours_s / parse_s:.2f}x the parse)"
+        )
         print(
             f"edge sets equal: {ours == theirs} "
             f"(ours only: {len(ours - theirs)}, grimp only: {len(theirs - ours)})"
@@ -101,4 +123,6 @@ def main(files: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=10_000)
-    main(parser.parse_args().files)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    main(args.files, args.rounds)

@@ -10,7 +10,9 @@
    worker in-process, bwrap-sandboxed `sleep` commands), its makespan against the same bound and
    against the simulated batch-by-batch makespan for the same durations.
 3. Orchestration overhead per task: a chain of `true` commands on a pool of one (dispatch, activity,
-   workspace copy, sandbox start, ownership check, cache record), total / tasks (goal <= 50 ms).
+   workspace copy, sandbox start, ownership check, cache record), total / tasks (goal <= 50 ms),
+   best of 5, each round alternating scratch copies on disk (before) and on the memory filesystem;
+   the medians are printed too (this 2-core machine is shared: single rounds move by +-30 %).
 The 500-task DAG is simulated only (a real run of it is the 80-task continue-as-new test's job).
 """
 
@@ -19,12 +21,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import random
 import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 import yaml
@@ -35,9 +39,12 @@ from bench.common import bench_stack
 from coderunner.decisions.pipeline_graph import analyze
 from coderunner.decisions.pipeline_schedule import lower_bound, simulate
 from coderunner.models.pipeline import FileGraph, PlanSpec, PoolBounds, check_plan
+from coderunner.pipeline.scratch import SCRATCH_ENV
 from starter.sdk.pipelines import Pipelines
 
 OUT = Path(__file__).resolve().parent / "out"
+SEEDS = 20
+CHAIN_ROUNDS = 5
 
 
 def skewed_dag(n: int, seed: int, unit_s: float = 1.0) -> list[dict[str, Any]]:
@@ -85,7 +92,14 @@ def simulated(n: int, seed: int, workers: int) -> dict[str, float]:
     prio = simulate(a, durations, bounds, "priority")
     batch = simulate(a, durations, bounds, "batch")
     bound = lower_bound(a, durations, workers)
-    return {"prio": prio, "batch": batch, "bound": bound}
+    path = lower_bound(a, durations, 10**9)  # with unlimited workers the bound is the critical path
+    return {
+        "prio": prio,
+        "batch": batch,
+        "bound": bound,
+        "path": path,
+        "work": sum(durations.values()) / workers,
+    }
 
 
 def write_project(root: Path, tasks: list[dict[str, Any]], name: str, workers: int) -> Path:
@@ -129,16 +143,29 @@ async def real_runs(n: int, seed: int, workers: int, chain: int, unit_s: float) 
         result = await pipes.wait(await pipes.run(dag_plan, "r1"))
         dag_wall = time.perf_counter() - started
         assert result.status.value == "succeeded", result
-        started = time.perf_counter()
-        chained = await pipes.wait(await pipes.run(chain_plan, "r1"))
-        chain_wall = time.perf_counter() - started
-        assert chained.status.value == "succeeded", chained
+        # the chain, alternately with the dev steps' scratch copies on disk beside the run (as before
+        # coderunner/pipeline/scratch.py) and on the memory filesystem (the default); each in its own
+        # home, so its own result cache: a second run of one plan would be all cache hits
+        chains: dict[str, list[tuple[float, float]]] = {"disk": [], "memory": []}
+        for n in range(CHAIN_ROUNDS):
+            for place in ("disk", "memory"):
+                if place == "disk":
+                    os.environ[SCRATCH_ENV] = ""
+                home = root / f"home-{place}-{n}"
+                chain_pipes = Pipelines(stack.cr.client, stack.cr.settings.model_copy(update={"home": home}))
+                started = time.perf_counter()
+                try:
+                    chained = await chain_pipes.wait(await chain_pipes.run(chain_plan, f"{place}-{n}"))
+                finally:
+                    os.environ.pop(SCRATCH_ENV, None)
+                assert chained.status.value == "succeeded", chained
+                chains[place].append((chained.makespan_s / chain, (time.perf_counter() - started) / chain))
     shutil.rmtree(root, ignore_errors=True)
     plan = plan_of(tasks, "real", workers)
     a = analyze(plan, FileGraph(files=[], edges=[]))
     durations = {t.id: t.estimate for t in plan.tasks}
     bounds = PoolBounds(min=min(2, workers), max=workers)
-    overhead = chained.makespan_s / chain
+    overhead = min(per_task for per_task, _ in chains["memory"])
     return {
         "makespan": result.makespan_s,
         "wall": dag_wall,
@@ -148,14 +175,27 @@ async def real_runs(n: int, seed: int, workers: int, chain: int, unit_s: float) 
         "sim_prio_overhead": simulate(a, durations, bounds, "priority", overhead),
         "sim_batch_overhead": simulate(a, durations, bounds, "batch", overhead),
         "chain_per_task": overhead,
-        "chain_wall_per_task": chain_wall / chain,
+        "chain_wall_per_task": min(wall for _, wall in chains["memory"]),
+        "chain_disk_per_task": min(per_task for per_task, _ in chains["disk"]),
+        "chain_all": chains,
     }
 
 
 async def main(seed: int, real_tasks: int, workers: int, chain: int, unit_s: float) -> None:
     print("simulated with the workflow's decision functions (durations in units):")
-    cols = ["tasks", "workers", "bound", "priority", "batch", "prio/bound", "gain vs batch"]
-    widths = (6, 7, 8, 9, 8, 10, 13)
+    cols = [
+        "tasks",
+        "workers",
+        "path",
+        "work/w",
+        "bound",
+        "priority",
+        "batch",
+        "prio/bound",
+        "gain",
+        "max gain",
+    ]
+    widths = (6, 7, 7, 7, 7, 9, 7, 10, 7, 9)
     print(" ".join(f"{c:>{w}}" for c, w in zip(cols, widths, strict=True)))
     for n in (50, 500):
         for w in (4, 10):
@@ -163,13 +203,31 @@ async def main(seed: int, real_tasks: int, workers: int, chain: int, unit_s: flo
             values = [
                 n,
                 w,
+                f"{r['path']:.1f}",
+                f"{r['work']:.1f}",
                 f"{r['bound']:.1f}",
                 f"{r['prio']:.1f}",
                 f"{r['batch']:.1f}",
                 f"{r['prio'] / r['bound']:.3f}",
                 f"{1 - r['prio'] / r['batch']:.1%}",
+                f"{1 - r['bound'] / r['batch']:.1%}",
             ]
             print(" ".join(f"{v:>{w_}}" for v, w_ in zip(values, widths, strict=True)))
+    print(
+        "gain = 1 - priority/batch (goal >= 20 %); max gain = 1 - bound/batch: the most ANY schedule\n"
+        "could gain over batch-by-batch on that DAG and pool. Where max gain < 20 %, the DAG puts the\n"
+        "goal out of reach; where prio/bound is ~1.000, the scheduler loses no time."
+    )
+    gains = sorted(
+        (1 - r["prio"] / r["batch"], 1 - r["bound"] / r["batch"])
+        for r in (simulated(50, s, 4) for s in range(SEEDS))
+    )
+    reach = sum(1 for _, top in gains if top >= 0.2)
+    print(
+        f"50 tasks x 4 workers over seeds 0-{SEEDS - 1}: median gain {gains[SEEDS // 2][0]:.1%}; "
+        f"{reach} of {SEEDS} DAGs allow >= 20 % at all (max gain >= 20 %), and on those the gain is "
+        f">= 20 % in {sum(1 for g, top in gains if top >= 0.2 and g >= 0.2)}"
+    )
     print(
         f"\nreal run: {real_tasks}-task DAG (sleep commands, {unit_s} s units) on {workers} workers, "
         f"then a {chain}-task chain of `true` on a pool of one"
@@ -186,8 +244,20 @@ async def main(seed: int, real_tasks: int, workers: int, chain: int, unit_s: flo
         f"{1 - r['makespan'] / r['sim_batch_overhead']:.1%} faster than batch-by-batch would be"
     )
     print(
-        f"  orchestration overhead per task (chain of `true`): {r['chain_per_task'] * 1000:.0f} ms "
-        f"(client wall {r['chain_wall_per_task'] * 1000:.0f} ms)"
+        f"  orchestration overhead per task (chain of `true`, best of {CHAIN_ROUNDS}): "
+        f"{r['chain_per_task'] * 1000:.0f} ms (client wall {r['chain_wall_per_task'] * 1000:.0f} ms); "
+        f"goal <= 50 ms: {'met' if r['chain_per_task'] <= 0.05 else 'NOT met'}"
+    )
+    print(
+        f"  same run, scratch copies on disk (before): {r['chain_disk_per_task'] * 1000:.0f} ms"
+        f" -> on the memory filesystem: {r['chain_per_task'] * 1000:.0f} ms per task"
+        f" ({r['chain_per_task'] / r['chain_disk_per_task']:.2f}x); medians "
+        f"{median(p for p, _ in r['chain_all']['disk']) * 1000:.0f} -> "
+        f"{median(p for p, _ in r['chain_all']['memory']) * 1000:.0f} ms; every round, ms per task: "
+        + ", ".join(
+            f"{place} {' '.join(f'{p * 1000:.0f}' for p, _ in rounds)}"
+            for place, rounds in r["chain_all"].items()
+        )
     )
 
 
