@@ -27,8 +27,10 @@ demo: install
 	$(BIN)/coderunner up
 	$(BIN)/coderunner demo
 
+# two pytest workers (each with its own Temporal dev server and sandbox host), a test file per worker at
+# a time: most real-stack tests wait on timers and processes, so two share the 2 cores well
 test: install lint tools
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadfile
 
 lint: install
 	$(BIN)/ruff check .
