@@ -9,8 +9,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from coderunner.configstore.crypto import TamperedCiphertext
+from coderunner.configstore.errors import ConfigInputError
 from coderunner.configstore.keyring import MasterKeyError
-from coderunner.configstore.service import ConfigInputError
 from coderunner.hosts.provider import InstanceNotFound, RouterNotFound, SandboxError, SandboxProvider
 from coderunner.models.activity_io import (
     Ack,

@@ -14,8 +14,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from coderunner.configstore.crypto import TamperedCiphertext
+from coderunner.configstore.errors import ConfigInputError, VersionConflict
 from coderunner.configstore.keyring import ENV_FILE, ENV_KEY, LocalKeyring, MasterKeyError
-from coderunner.configstore.service import ConfigInputError, ConfigService, VersionConflict
+from coderunner.configstore.service import ConfigService
 from coderunner.configstore.tables import ConfigValue
 from coderunner.models.configstore import MASK, ConfigChange, ConfigEntry, DiffKind
 from coderunner.store.engine import make_engine

@@ -17,7 +17,8 @@ from sqlmodel import Session, col
 from sqlmodel import select as sm_select
 
 from coderunner.configstore.tables import ConfigAudit, ConfigAuditHead, table_of
-from coderunner.models.configstore import AuditAction, AuditEntry, AuditReport
+from coderunner.decisions.config_diff import diff_entries
+from coderunner.models.configstore import AuditAction, AuditEntry, AuditReport, ConfigEntry
 
 GENESIS = "0" * 64
 
@@ -91,3 +92,54 @@ def verify(engine: Engine) -> AuditReport:
             "(rows deleted from the end)"
         )
     return AuditReport(ok=not problems, rows=len(rows), problems=problems)
+
+
+def records_for(
+    actor: str,
+    action: AuditAction,
+    project: str,
+    environment: str,
+    version: int,
+    reason: str,
+    before: list[ConfigEntry],
+    after: list[ConfigEntry],
+    hashes: dict[str, str],
+    touched: set[str] | None,
+) -> list[dict]:
+    """One audit row per key the write set, unset or changed (touched keys, else every difference)."""
+    old = {e.key: e for e in before}
+    new = {e.key: e for e in after}
+    keys = touched if touched is not None else {line.key for line in diff_entries(before, after)}
+    rows = []
+    for key in sorted(keys):
+        if key in new:
+            kind = action if action != AuditAction.SET else AuditAction.SET
+            rows.append(record(actor, kind, project, environment, key, version, reason, hashes[key]))
+        elif key in old:
+            kind = AuditAction.UNSET if action == AuditAction.SET else action
+            rows.append(record(actor, kind, project, environment, key, version, reason, ""))
+    if not rows:  # e.g. a rollback to identical content: the version itself is still recorded
+        rows.append(record(actor, action, project, environment, "", version, reason, ""))
+    return rows
+
+
+def record(
+    actor: str,
+    action: AuditAction,
+    project: str,
+    environment: str,
+    key: str,
+    version: int,
+    reason: str,
+    value_hash: str,
+) -> dict:
+    return {
+        "actor": actor,
+        "action": action.value,
+        "project": project,
+        "environment": environment,
+        "key": key,
+        "version": version,
+        "reason": reason,
+        "value_hash": value_hash,
+    }

@@ -20,16 +20,10 @@ from sqlmodel import Session, SQLModel, col
 from sqlmodel import select as sm_select
 
 from coderunner.configstore import audit
-from coderunner.configstore.crypto import (
-    AUDIT_KEY_ID,
-    data_key_id,
-    decrypt_value,
-    encrypt_value,
-    keyed_hash,
-    value_aad,
-)
 from coderunner.configstore.datakeys import DataKeys
+from coderunner.configstore.errors import ConfigInputError, ConfigNotFound, VersionConflict
 from coderunner.configstore.keyring import MasterKeys
+from coderunner.configstore.sealing import Sealer
 from coderunner.configstore.tables import (
     CONFIG_TABLES,
     ConfigEnvironment,
@@ -60,18 +54,6 @@ _ready: set[int] = set()
 _NAME = re.compile(NAME_PATTERN)
 
 
-class ConfigInputError(ValueError):
-    """Bad input: the message names the field and the fix; nothing was changed."""
-
-
-class ConfigNotFound(ConfigInputError):
-    """An unknown project, environment or version (also bad input for the CLI: exit 2)."""
-
-
-class VersionConflict(RuntimeError):
-    """The environment moved past the expected version: re-read and retry."""
-
-
 def ensure_tables(engine: Engine) -> None:
     if id(engine) not in _ready:
         tables = [table_of(t) for t in CONFIG_TABLES]
@@ -89,6 +71,7 @@ class ConfigService:
         self.master = master
         self._insert: Any = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         self.keys = DataKeys(engine, master, self._insert)
+        self.sealer = Sealer(self.keys)
 
     # ---- projects and environments ----------------------------------------------------------------
 
@@ -124,7 +107,7 @@ class ConfigService:
                 conn,
                 utcnow(),
                 [
-                    self._audit_row(
+                    audit.record(
                         actor, AuditAction.ENVIRONMENT_ADDED, project, environment, "", 0, reason, ""
                     )
                 ],
@@ -163,7 +146,7 @@ class ConfigService:
         version = head if version is None else version
         if not 0 <= version <= head:
             raise ConfigNotFound(f"--version: {project}/{environment} has versions 1..{head}, not {version}")
-        entries = self._entries(self._rows(project, environment, version), reveal)
+        entries = self.sealer.entries(self._rows(project, environment, version), reveal)
         meta = self._version(project, environment, version)
         return ConfigSnapshot(
             project=project,
@@ -189,10 +172,10 @@ class ConfigService:
         found = next((r for r in self._rows(project, environment, version) if r.key == key), None)
         if found is None:
             raise ConfigNotFound(f"KEY: {key!r} is not set in {project}/{environment} v{version}")
-        entry = self._entries([found], True)[0]  # only this key is decrypted
+        entry = self.sealer.entries([found], True)[0]  # only this key is decrypted
         if entry.secret:
-            row = self._audit_row(
-                actor, AuditAction.REVEAL, project, environment, key, version, reason, self._hash(entry)
+            row = audit.record(
+                actor, AuditAction.REVEAL, project, environment, key, version, reason, self.sealer.hash(entry)
             )  # before the transaction: SQLite's must not nest
             with self._write() as conn:
                 audit.append(conn, utcnow(), [row])
@@ -332,7 +315,7 @@ class ConfigService:
                 conn,
                 utcnow(),
                 [
-                    self._audit_row(
+                    audit.record(
                         actor,
                         AuditAction.ROTATE_KEY,
                         "*",
@@ -377,11 +360,11 @@ class ConfigService:
                     f"{project}/{environment} is at v{base}, not v{expected}: "
                     "re-read and retry (nothing was changed)"
                 )
-            current = self._entries(self._rows(project, environment, base), True)
+            current = self.sealer.entries(self._rows(project, environment, base), True)
             entries: list[ConfigEntry] = build(current)
             version = base + 1
-            rows, hashes = self._seal(project, environment, version, entries)
-            records = self._audit_records(
+            rows, hashes = self.sealer.seal(project, environment, version, entries)
+            records = audit.records_for(
                 actor, action, project, environment, version, reason, current, entries, hashes, touched
             )
             with self._write() as conn:
@@ -419,103 +402,9 @@ class ConfigService:
                 )
         raise VersionConflict(f"{project}/{environment}: gave up after {_RETRIES} concurrent retries")
 
-    def _seal(
-        self, project: str, environment: str, version: int, entries: Sequence[ConfigEntry]
-    ) -> tuple[list[dict], dict[str, str]]:
-        """Rows to insert (secrets encrypted for this version) and the keyed hash of each value."""
-        audit_key = self._audit_key()
-        data_key = None
-        rows, hashes = [], {}
-        for entry in entries:
-            value = entry.value or ""
-            hashes[entry.key] = keyed_hash(audit_key, value)
-            row = {
-                "project": project,
-                "environment": environment,
-                "version": version,
-                "key": entry.key,
-                "secret": entry.secret,
-                "description": entry.description,
-                "value": None,
-                "ciphertext": None,
-                "value_hash": hashes[entry.key],
-            }
-            if entry.secret:
-                kid = data_key_id(project, environment)
-                data_key = data_key or self.keys.get(kid, create=True)
-                assert data_key is not None
-                row["ciphertext"] = encrypt_value(
-                    data_key, kid, value, value_aad(project, environment, entry.key, version)
-                )
-            else:
-                row["value"] = value
-            rows.append(row)
-        return rows, hashes
-
-    def _audit_records(
-        self,
-        actor: str,
-        action: AuditAction,
-        project: str,
-        environment: str,
-        version: int,
-        reason: str,
-        before: list[ConfigEntry],
-        after: list[ConfigEntry],
-        hashes: dict[str, str],
-        touched: set[str] | None,
-    ) -> list[dict]:
-        """One audit row per key the write set, unset or changed (touched keys, else every difference)."""
-        old = {e.key: e for e in before}
-        new = {e.key: e for e in after}
-        keys = touched if touched is not None else {line.key for line in diff_entries(before, after)}
-        records = []
-        for key in sorted(keys):
-            if key in new:
-                kind = action if action != AuditAction.SET else AuditAction.SET
-                records.append(
-                    self._audit_row(actor, kind, project, environment, key, version, reason, hashes[key])
-                )
-            elif key in old:
-                kind = AuditAction.UNSET if action == AuditAction.SET else action
-                records.append(self._audit_row(actor, kind, project, environment, key, version, reason, ""))
-        if not records:  # e.g. a rollback to identical content: the version itself is still recorded
-            records.append(self._audit_row(actor, action, project, environment, "", version, reason, ""))
-        return records
-
-    @staticmethod
-    def _audit_row(
-        actor: str,
-        action: AuditAction,
-        project: str,
-        environment: str,
-        key: str,
-        version: int,
-        reason: str,
-        value_hash: str,
-    ) -> dict:
-        return {
-            "actor": actor,
-            "action": action.value,
-            "project": project,
-            "environment": environment,
-            "key": key,
-            "version": version,
-            "reason": reason,
-            "value_hash": value_hash,
-        }
-
     def _write(self) -> Any:
         """A write transaction; on PostgreSQL it takes the config write lock (SQLite: BEGIN IMMEDIATE)."""
         return _locked(self.engine)
-
-    def _audit_key(self) -> bytes:
-        key = self.keys.get(AUDIT_KEY_ID, create=True)
-        assert key is not None
-        return key
-
-    def _hash(self, entry: ConfigEntry) -> str:
-        return keyed_hash(self._audit_key(), entry.value or "")
 
     def _rows(self, project: str, environment: str, version: int) -> list[ConfigValue]:
         query = (
@@ -534,32 +423,6 @@ class ConfigService:
         with Session(self.engine) as session:
             return session.get(ConfigVersion, (project, environment, version))
 
-    def _entries(self, rows: Sequence[ConfigValue], reveal: bool) -> list[ConfigEntry]:
-        """Entries of one version's rows; secrets decrypted when `reveal` (the data key read once)."""
-        keys: dict[str, bytes | None] = {}
-        entries = []
-        for row in rows:
-            value: str | None = row.value
-            if row.secret:
-                value = self._decrypt(row, keys) if reveal else None
-            entries.append(
-                ConfigEntry(key=row.key, value=value, secret=row.secret, description=row.description)
-            )
-        return entries
-
-    def _decrypt(self, row: ConfigValue, keys: dict[str, bytes | None]) -> str:
-        assert row.ciphertext is not None
-        kid = data_key_id(row.project, row.environment)
-        if kid not in keys:
-            keys[kid] = self.keys.get(kid, create=False)
-        data_key = keys[kid]
-        where = f"{row.project}/{row.environment}/{row.key}@v{row.version}"
-        if data_key is None:
-            raise ConfigNotFound(f"{where}: its data key {kid} is missing from the database")
-        return decrypt_value(
-            data_key, row.ciphertext, value_aad(row.project, row.environment, row.key, row.version), where
-        )
-
     def _hashed(
         self, project: str, environment: str, version: int | None
     ) -> tuple[list[ConfigEntry], dict[str, str]]:
@@ -568,7 +431,7 @@ class ConfigService:
         if not 0 <= version <= head:
             raise ConfigNotFound(f"--version: {project}/{environment} has versions 1..{head}, not {version}")
         rows = self._rows(project, environment, version)
-        return self._entries(rows, False), {r.key: r.value_hash for r in rows}
+        return self.sealer.entries(rows, False), {r.key: r.value_hash for r in rows}
 
     def _require_project(self, project: str) -> None:
         with Session(self.engine) as session:

@@ -24,10 +24,11 @@ from pydantic import ValidationError
 from coderunner.config.home import HomeLayout, add_active_key, home_dir
 from coderunner.config.settings import read_stack_file
 from coderunner.configstore.crypto import TamperedCiphertext
+from coderunner.configstore.errors import ConfigInputError, VersionConflict
 from coderunner.configstore.factory import open_service
 from coderunner.configstore.formats import Format, ImportError_, export, parse
 from coderunner.configstore.keyring import LocalKeyring, MasterKeyError
-from coderunner.configstore.service import ConfigInputError, ConfigService, VersionConflict
+from coderunner.configstore.service import ConfigService
 from coderunner.configstore.templates import TEMPLATES
 from coderunner.models.configstore import (
     AuditEntry,
