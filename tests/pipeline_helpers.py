@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
+from temporalio.testing import ActivityEnvironment
 
-from coderunner.models.pipeline import PlanSpec, check_plan
+from activities.pipeline import PipelineActivities
+from coderunner.models.pipeline import DevStepRequest, PipelineRequest, PlanSpec, PrepareRequest, check_plan
+from coderunner.pipeline.workspace import run_dir
 
 EXAMPLE_PLAN = "examples/pipeline/plan.yaml"
 
@@ -48,3 +51,32 @@ def journal_of(runs_dir: Path, workflow_id: str) -> list[dict[str, Any]]:
 
 def steps(entries: list[dict[str, Any]], event: str) -> list[tuple[str, int]]:
     return [(e["task"], e["attempt"]) for e in entries if e["event"] == event]
+
+
+class WorkerDied(Exception):
+    """Raised in place of a step's later phase: the worker 'dies' there."""
+
+
+def crash(*_args: object) -> None:
+    raise WorkerDied
+
+
+class OneStep(NamedTuple):
+    acts: PipelineActivities
+    step: DevStepRequest
+    root: Path  # the run's directory: workspace/, steps/, journal.jsonl
+
+
+async def one_step(tmp_path: Path, name: str, script: str) -> OneStep:
+    """A prepared one-task run whose dev step runs `sh -c script` over out.txt ('0\\n'), attempt 1."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "out.txt").write_text("0\n")
+    plan = plan_of({**task("t", ["out.txt"]), "agent": {"dev": ["sh", "-c", script]}}, name=name)
+    runs = tmp_path / "runs"
+    acts = PipelineActivities()
+    request = PipelineRequest(plan=plan, project_dir=str(project), run="r1", runs_dir=str(runs))
+    await ActivityEnvironment().run(acts.prepare, PrepareRequest(request=request))
+    step = DevStepRequest(pipeline=name, run="r1", runs_dir=str(runs), project_dir=str(project),
+                          task=plan.tasks[0], attempt=1)
+    return OneStep(acts, step, run_dir(runs, name, "r1"))

@@ -10,11 +10,10 @@ import pytest
 from temporalio.testing import ActivityEnvironment
 
 from activities.pipeline import PipelineActivities, StepMarks
-from coderunner.models.pipeline import DevStepRequest, PipelineRequest, PrepareRequest
 from coderunner.pipeline import scratch
 from coderunner.pipeline.scratch import candidates, fresh_scratch, remove_scratch
-from coderunner.pipeline.workspace import run_dir, snapshot
-from tests.pipeline_helpers import plan_of, task
+from coderunner.pipeline.workspace import snapshot
+from tests.pipeline_helpers import WorkerDied, crash, one_step
 
 
 def workspace(tmp_path: Path) -> Path:
@@ -48,37 +47,13 @@ def test_beside_the_run_when_it_does_not_fit_or_is_switched_off(
     assert fresh_scratch(ws, base)[0] == base
 
 
-class WorkerDied(Exception):
-    pass
-
-
-def crash(*_args: object) -> None:
-    raise WorkerDied
-
-
 async def test_a_step_marked_ran_needs_no_scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The worker dies after the command ran; the scratch is gone (removed once the step is marked ran,
     as a reboot would empty a memory filesystem): the retry records the outputs from the cache's
     blobs, without a re-run."""
     monkeypatch.setenv(scratch.SCRATCH_ENV, str(tmp_path / "fast"))
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "out.txt").write_text("0\n")
-    spec = {**task("t", ["out.txt"]), "agent": {"dev": ["sh", "-c", "echo ran >> out.txt"]}}
-    plan = plan_of(spec, name="scratchy")
-    runs = tmp_path / "runs"
-    request = PipelineRequest(plan=plan, project_dir=str(project), run="r1", runs_dir=str(runs))
-    acts = PipelineActivities()
-    await ActivityEnvironment().run(acts.prepare, PrepareRequest(request=request))
-    step = DevStepRequest(
-        pipeline="scratchy",
-        run="r1",
-        runs_dir=str(runs),
-        project_dir=str(project),
-        task=plan.tasks[0],
-        attempt=1,
-    )
-    base = run_dir(runs, "scratchy", "r1") / "steps" / "t-1"
+    acts, step, root = await one_step(tmp_path, "scratchy", "echo ran >> out.txt")
+    base = root / "steps" / "t-1"
     with monkeypatch.context() as patch:
         patch.setattr(PipelineActivities, "_outcome", crash)
         with pytest.raises(WorkerDied):
@@ -89,29 +64,13 @@ async def test_a_step_marked_ran_needs_no_scratch(tmp_path: Path, monkeypatch: p
     retry.info = dataclasses.replace(retry.info, attempt=2)
     result = await retry.run(acts.dev_step, step)
     assert result.ok and list(result.outputs) == ["out.txt"]
-    assert (run_dir(runs, "scratchy", "r1") / "workspace" / "out.txt").read_text() == "0\nran\n"
+    assert (root / "workspace" / "out.txt").read_text() == "0\nran\n"
     assert not candidates(base)[0].exists()
 
 
 async def test_a_failed_command_leaves_no_scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(scratch.SCRATCH_ENV, str(tmp_path / "fast"))
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "out.txt").write_text("0\n")
-    spec = {**task("t", ["out.txt"]), "agent": {"dev": ["sh", "-c", "exit 3"]}}
-    plan = plan_of(spec, name="failing")
-    runs = tmp_path / "runs"
-    request = PipelineRequest(plan=plan, project_dir=str(project), run="r1", runs_dir=str(runs))
-    acts = PipelineActivities()
-    await ActivityEnvironment().run(acts.prepare, PrepareRequest(request=request))
-    step = DevStepRequest(
-        pipeline="failing",
-        run="r1",
-        runs_dir=str(runs),
-        project_dir=str(project),
-        task=plan.tasks[0],
-        attempt=1,
-    )
+    acts, step, _ = await one_step(tmp_path, "failing", "exit 3")
     result = await ActivityEnvironment().run(acts.dev_step, step)
     assert not result.ok and "exit 3" in result.detail
     assert list((tmp_path / "fast").iterdir()) == []

@@ -11,17 +11,7 @@ import pytest
 from temporalio.testing import ActivityEnvironment
 
 from activities.pipeline import PipelineActivities, StepMarks
-from coderunner.models.pipeline import DevStepRequest, PipelineRequest, PrepareRequest
-from coderunner.pipeline.workspace import run_dir
-from tests.pipeline_helpers import plan_of, task
-
-
-class WorkerDied(Exception):
-    pass
-
-
-def crash(*_args: object) -> None:
-    raise WorkerDied
+from tests.pipeline_helpers import WorkerDied, crash, one_step
 
 
 def env_with_attempt(attempt: int) -> ActivityEnvironment:
@@ -34,24 +24,7 @@ def env_with_attempt(attempt: int) -> ActivityEnvironment:
 async def test_a_retry_never_reruns_a_finished_command(
     tmp_path: Path, crash_after: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "out.txt").write_text("0\n")
-    spec = {**task("t", ["out.txt"]), "agent": {"dev": ["sh", "-c", "echo ran >> out.txt"]}}
-    plan = plan_of(spec, name="recovery")
-    runs = tmp_path / "runs"
-    request = PipelineRequest(plan=plan, project_dir=str(project), run="r1", runs_dir=str(runs))
-    acts = PipelineActivities()
-    await env_with_attempt(1).run(acts.prepare, PrepareRequest(request=request))
-    step = DevStepRequest(
-        pipeline="recovery",
-        run="r1",
-        runs_dir=str(runs),
-        project_dir=str(project),
-        task=plan.tasks[0],
-        attempt=1,
-    )
-    root = run_dir(runs, "recovery", "r1")
+    acts, step, root = await one_step(tmp_path, "recovery", "echo ran >> out.txt")
     if crash_after == "ran":  # the command finished; the worker dies before its outputs are processed
         with monkeypatch.context() as patch:
             patch.setattr(PipelineActivities, "_outcome", crash)
