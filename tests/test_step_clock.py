@@ -47,6 +47,15 @@ def test_a_timed_step_says_its_kind_and_time_left() -> None:
     assert step_text(long_pause, T0 + timedelta(seconds=48)).endswith("pause 2m at 10%, 1m12s left")
 
 
+def test_the_workflows_own_deadline_wins_over_the_events() -> None:
+    """A status that says when the step ends (pauses by a person included) is read as is."""
+    told = view(2).model_copy(deep=True)
+    told.status.step_ends_at = T0 + timedelta(seconds=40)  # e.g. resumed after a 10 s pause
+    assert step_text(told, T0 + timedelta(seconds=18)) == "step 2/5: pause 30s at 10%, 22s left"
+    told.status.step_ends_at = T0 + timedelta(seconds=10)
+    assert step_text(told, T0 + timedelta(seconds=18)).endswith("ending: at the next analysis window")
+
+
 def test_one_numbering_the_plan_as_the_events_count_it() -> None:
     # the workflow's event says "canary v2 at 10% (step 1/5)": step 1 sets 10 %, step 2 holds it
     assert plan_text(view(2)) == "1:10% [2:pause 30s] 3:50% 4:pause 30s 5:100%"
@@ -83,7 +92,11 @@ async def test_rollout_status_shows_the_step_and_its_clock(cli_env: dict[str, st
                                     "--steps", "10,100", "--step-duration", "5m",
                                     "--analysis-interval", "30s", env=cli_env)
         assert started.returncode == 0, started.stderr
-        await cr.rollouts.wait(name, lambda s: s.canary_weight == 10 and s.step == 2)
+        status = await cr.rollouts.wait(name, lambda s: s.canary_weight == 10 and s.step == 2
+                                        and s.step_ends_at is not None)
+        assert status.step_ends_at is not None
+        left = (status.step_ends_at - datetime.now(UTC)).total_seconds()
+        assert 0 < left <= 300  # the 5 m step's own deadline, from the workflow
         shown = await acoderunner("rollout", "status", name, env=cli_env)
         assert "step        2/3: pause 5m at 10%, " in shown.stdout and " left" in shown.stdout, shown.stdout
         assert "plan        1:10% [2:pause 5m] 3:100%" in shown.stdout

@@ -25,7 +25,7 @@ rollouts recorded before them (tests/histories/rollout_*.json) replay the legacy
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
@@ -114,6 +114,7 @@ class CanaryRolloutWorkflow:
         self._published: tuple[str, int] | None = None
         self._new: dict[str, bool] = {}
         self._fired = 0.0  # the latest moment a timer of this run fired for (TIMER_CLOCK)
+        self._step_ends: float | None = None  # the running timed step's deadline, for the status query
 
     def _on(self, patch: str) -> bool:
         """Whether this run takes the patched path (workflow.patched memoises per run)."""
@@ -165,9 +166,12 @@ class CanaryRolloutWorkflow:
                 raise _Abort(f"canary could not grow for {step.weight}%: {detail}")
             await self._set_weight(step.weight)
             return FULL if self._c.promote_full else NEXT
-        if isinstance(step, PauseStep):
-            return await self._hold(step.duration_s, None)
-        return await self._hold(None, step.windows) if self._weight > 0 else NEXT
+        try:
+            if isinstance(step, PauseStep):
+                return await self._hold(step.duration_s, None)
+            return await self._hold(None, step.windows) if self._weight > 0 else NEXT
+        finally:
+            self._step_ends = None
 
     async def _hold(self, seconds: float | None, windows: int | None) -> str:
         """Wait out a pause / analysis step, running an analysis window every interval meanwhile."""
@@ -194,6 +198,7 @@ class CanaryRolloutWorkflow:
             if windows is not None and analysis_step_passed(verdicts, windows):
                 return NEXT
             now = self._now()
+            self._step_ends = deadline
             if deadline is not None and now >= deadline:
                 missing = self._missing_evidence()
                 if missing is None:
@@ -482,6 +487,7 @@ class CanaryRolloutWorkflow:
             paused_reason=self._c.hold.reason if self._c.hold else None, outcome=self._outcome,
             windows=self._book.windows, windows_total=self._book.total, rolled_back_at=self._rolled_back_at,
             runs=self._runs,
+            step_ends_at=None if self._step_ends is None else datetime.fromtimestamp(self._step_ends, UTC),
         )
 
     # ---- state and visibility ------------------------------------------------------------------

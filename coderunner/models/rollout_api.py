@@ -165,6 +165,8 @@ class RolloutStatus(BaseModel):
     windows_total: int = 0
     rolled_back_at: datetime | None = None
     runs: int = 1  # runs of the rollout workflow (continue-as-new keeps its history bounded)
+    # when the current timed step ends (pauses by a person already added); None: no timed step running
+    step_ends_at: datetime | None = None
 
 
 class RolloutResult(BaseModel):

@@ -4,9 +4,10 @@ Steps are numbered by their place in the plan, as the workflow's events number t
 10% (step 1/9)"): step 1 sets 10%, step 2 holds it. So a view never shows a bare "step 2/9": it says
 what the step does and how long it has left ("step 2/9: pause 30s at 10%, 12s left").
 
-The rollout's status query exposes no step start time; the start of a timed pause is the time the
-deployment recorded the weight (`canary_weight` event), shifted by the time spent paused
-(`rollout_paused` … `rollout_resumed`). A step the evidence gate extended says so instead.
+The rollout's status query says when the running timed step ends (`step_ends_at`, the workflow's own
+deadline, pauses included). Rollouts started before it was there fall back to the events: the start of
+a timed pause is when the deployment recorded the weight (`canary_weight` event), shifted by the time
+spent paused (`rollout_paused` … `rollout_resumed`). A step the evidence gate extended says so instead.
 """
 
 from __future__ import annotations
@@ -82,6 +83,11 @@ def clock(view: RolloutView, now: datetime) -> str:
     if not isinstance(step, PauseStep) or step.duration_s is None:
         return ""
     start = step_started(view)
+    if start is not None and _since(view.events, {"rollout_step_extended"}, start):
+        return "extended: waiting for a healthy analysis window at this weight"
+    if s.step_ends_at is not None:
+        left = (s.step_ends_at - now).total_seconds()
+        return f"{human(left)} left" if left > 0 else "ending: at the next analysis window"
     if start is None:
         return ""
     if _since(view.events, {"rollout_step_extended"}, start):
