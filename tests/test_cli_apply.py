@@ -79,8 +79,10 @@ async def test_deploy_of_an_existing_name_goes_out_as_a_rollout(cli_env: dict[st
         done = await cr.rollouts.wait(name, lambda s: s.phase in FINISHED_PHASES, timeout_s=120)
         assert done.phase.value == "promoted"
         again = await acoderunner("deploy", SPEC, "--name", name, "--replicas", "2", "--version", "v2",
-                                  "--env", "VERSION=v2", env=cli_env)
+                                  "--env", "VERSION=v2", *FAST, env=cli_env)
         assert again.returncode == 0 and "no change" in again.stdout, again.stderr
+        # timings belong to the deployment's creation: said, not silently dropped
+        assert "--sweep-interval and --health-deadline apply when a deployment is created" in again.stderr
     finally:
         await cr.delete(name)
 

@@ -109,6 +109,12 @@ def deploy(
         cr = await connect(home)
         live = await live_spec(cr, spec.name)
         if live is not None:
+            ignored = [flag for flag, value, default in (("--sweep-interval", sweep_interval, "10s"),
+                                                         ("--health-deadline", health_deadline, "60s"))
+                       if value != default]
+            if ignored:
+                typer.echo(f"note: {' and '.join(ignored)} apply when a deployment is created; {spec.name} "
+                           "keeps its own (delete and deploy again to change them)", err=True)
             await redeploy(cr, live, cr.config_releases.pin(spec), wait, reason)
             return
         workflow_id = await cr.deploy(spec, timings)
