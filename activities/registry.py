@@ -10,6 +10,7 @@ from typing import Any
 from activities.analysis import AnalysisActivities
 from activities.autoscale import AutoscaleActivities
 from activities.pipeline import PipelineActivities
+from activities.pipeline_ops import PipelineOpsActivities
 from activities.pipeline_qa import PipelineQaActivities
 from activities.rollout_watch import RolloutWatchActivities
 from activities.sandbox import SandboxActivities
@@ -31,4 +32,5 @@ def activities(provider: SandboxProvider, store: Store, home: Path | None = None
         *RolloutWatchActivities().all(),
         *PipelineActivities().all(),
         *PipelineQaActivities().all(),
+        *PipelineOpsActivities().all(),
     ]

@@ -4,7 +4,9 @@
 keeps replaying — re-recording them today would record the new behaviour): the example plan
 (examples/pipeline), one run that succeeds, one where a task changes a file it does not own (failed +
 blocked dependents). `qa`: the Delivery pipeline II example (examples/pipeline_qa): QA steps, a fix
-attempt, a dead letter skipped by a person, the integration stage. Re-record only for a deliberate
+attempt, a dead letter skipped by a person, the integration stage. `ops`: a plan with `deploy`
+(tests/pipeline_ops_helpers.py) whose result is rolled out as a canary of a running v1 and promoted
+(patched `pipeline-ops-stage`). Re-record only for a deliberate
 change guarded by `workflow.patched`. Without the payload codec, so the files replay anywhere.
 """
 
@@ -18,7 +20,10 @@ from pathlib import Path
 import yaml
 
 from starter.sdk.pipelines import Pipelines
+from starter.tools.load_process import load
+from tests.pipeline_ops_helpers import app_plan, router_url
 from tests.recording import recording_stack
+from tests.rollout_helpers import deployed_v1
 from tests.test_pipeline_example_qa import EXAMPLE as QA_EXAMPLE
 from tests.test_pipeline_example_qa import run_example
 
@@ -46,6 +51,12 @@ async def record(which: str) -> None:
         if which == "first":
             for out, plan in plans(settings.home).items():
                 runs[out] = await pipes.run(plan, "recorded")
+        elif which == "ops":
+            desc = await deployed_v1(cr, "shop-app")
+            plan = app_plan(settings.home / "example-ops", "shop-ops", "shop-app")
+            async with load(router_url(desc), rps=60):
+                runs["pipeline_ops_promoted.json"] = workflow_id = await pipes.run(plan, "recorded")
+                await pipes.wait(workflow_id)
         else:
             shutil.copytree(QA_EXAMPLE, settings.home / "example-qa")
             runs["pipeline_qa_example.json"] = await run_example(

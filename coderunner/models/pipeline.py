@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from coderunner.models.breaker import Breaker
+from coderunner.models.pipeline_ops import DeploySpec, OpsState
 from coderunner.models.pipeline_qa import DeadLetter, DecisionRecord, FailurePolicy, TaskOverride
 from coderunner.models.rollout import parse_duration
 
@@ -112,6 +113,7 @@ class PlanSpec(Strict):
     pool: PoolBounds = PoolBounds()
     failures: FailurePolicy = FailurePolicy()
     integration: list[str] | str | None = Field(default=None, description="run once over the workspace")
+    deploy: DeploySpec | None = Field(default=None, description="the Ops stage: release as a canary")
 
     def task(self, task_id: str) -> TaskSpec:
         return next(t for t in self.tasks if t.id == task_id)
@@ -168,6 +170,7 @@ class _PlanHead(Strict):
     pool: PoolBounds = PoolBounds()
     failures: FailurePolicy = FailurePolicy()
     integration: list[str] | str | None = None
+    deploy: DeploySpec | None = None
 
     @field_validator("integration")
     @classmethod
@@ -333,6 +336,7 @@ class PipelineRequest(Strict):
     project_dir: str = Field(description="absolute path of the project the plan names")
     run: str
     runs_dir: str = Field(description="absolute dir holding run workspaces and the result cache")
+    releases_dir: str = Field(default="", description="absolute dir the Ops stage releases into")
 
 
 class TaskState(Strict):
@@ -364,6 +368,7 @@ class PipelineState(Strict):
     overrides: dict[str, TaskOverride] = {}
     aborted: bool = False
     integration: str = Field(default="", description="'' (not yet), passed, failed, skipped")
+    ops: OpsState | None = None
 
 
 class PipelineInput(Strict):
@@ -425,6 +430,7 @@ class PipelineDescription(Strict):
     breaker: str = ""
     breaker_opened: int = 0
     integration: str = ""
+    ops: OpsState | None = None
 
 
 class PipelineResult(Strict):
@@ -441,6 +447,7 @@ class PipelineResult(Strict):
     workspace: str
     skipped: list[str] = []
     dead: list[str] = []
+    ops: OpsState | None = Field(default=None, description="what was deployed and the rollout's verdict")
 
 
 def workflow_id_for(name: str, run: str) -> str:

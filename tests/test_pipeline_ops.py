@@ -1,0 +1,110 @@
+"""The pipeline's Ops stage on the real stack: the result of a run is released as a canary rollout of
+the app's deployment (promoted when healthy, rolled back when not, and the pipeline says which), or as
+a new deployment when none exists; a worker killed -9 mid-Ops loses nothing."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from coderunner.models.deployment import DeploymentStatus
+from coderunner.models.pipeline import PipelineStatus
+from coderunner.models.pipeline_ops import OpsPhase
+from coderunner.models.rollout import RolloutPhase
+from starter.sdk import CodeRunner
+from starter.tools.load_process import load
+from tests.cleanup import removed_after
+from tests.pipeline_ops_helpers import app_plan, pipelines, router_url
+from tests.polling import until
+from tests.rollout_helpers import deployed_v1
+from tests.worker_processes import WorkerProcesses
+
+
+async def test_a_good_build_is_promoted_and_the_pipeline_names_it(
+    cr: CodeRunner, tmp_path: Path, name: str
+) -> None:
+    async with removed_after(cr, name):
+        desc = await deployed_v1(cr, name)
+        pipes = pipelines(cr, tmp_path)
+        async with load(router_url(desc), rps=60) as counts:
+            workflow_id = await pipes.run(app_plan(tmp_path, f"ops-{name}", name), "r1")
+            result = await asyncio.wait_for(pipes.wait(workflow_id), 240)
+        assert result.status == PipelineStatus.SUCCEEDED, result
+        ops = result.ops
+        assert ops is not None
+        assert (ops.phase, ops.kind, ops.deployment, ops.version, ops.from_version) == (
+            OpsPhase.PROMOTED, "rollout", name, "r1", "v1"
+        )
+        assert ops.workflow_id == f"rollout/{name}/r1"
+        release = Path(ops.release_dir)
+        assert release == pipes.releases_dir / f"ops-{name}" / "r1"
+        assert (release / "build.txt").read_text() == "built\n"  # the workspace's result, not the project
+        after = await cr.describe(name)
+        assert after.spec.version == "r1" and after.spec.working_dir == str(release)
+        assert after.status == DeploymentStatus.RUNNING
+        assert counts["200"] > 0
+        history = await cr.rollouts.history(name)
+        assert [(r.version, r.phase, r.actor) for r in history] == [
+            ("r1", RolloutPhase.PROMOTED.value, f"pipeline/ops-{name}/r1")
+        ]
+
+
+async def test_a_bad_build_is_rolled_back_and_the_pipeline_says_so(
+    cr: CodeRunner, tmp_path: Path, name: str
+) -> None:
+    async with removed_after(cr, name):
+        desc = await deployed_v1(cr, name)
+        pipes = pipelines(cr, tmp_path)
+        plan = app_plan(tmp_path, f"ops-{name}", name, env={"ERROR_RATE": "0.6"})
+        async with load(router_url(desc), rps=60):
+            workflow_id = await pipes.run(plan, "r1")
+            result = await asyncio.wait_for(pipes.wait(workflow_id), 240)
+        assert result.status == PipelineStatus.FAILED, result
+        assert result.ops is not None and result.ops.phase == OpsPhase.ROLLED_BACK
+        assert result.reason.startswith(f"Ops: the canary of {name} r1 was rolled back: "), result.reason
+        assert result.done == 1 and result.failed == []  # the tasks succeeded: the release did not
+        after = await cr.describe(name)
+        assert after.spec.version == "v1" and after.rollout is None
+        assert after.last_rollout is not None and after.last_rollout.phase == RolloutPhase.ABORTED
+        view = await pipes.describe(workflow_id)
+        assert view.ops == result.ops and view.stage == "done"
+
+
+async def test_without_a_deployment_the_release_is_a_new_one(
+    cr: CodeRunner, tmp_path: Path, name: str
+) -> None:
+    async with removed_after(cr, name):
+        pipes = pipelines(cr, tmp_path)
+        workflow_id = await pipes.run(app_plan(tmp_path, f"ops-{name}", name, replicas=2), "r1")
+        result = await asyncio.wait_for(pipes.wait(workflow_id), 240)
+        assert result.status == PipelineStatus.SUCCEEDED, result
+        assert result.ops is not None
+        assert (result.ops.phase, result.ops.kind, result.ops.workflow_id) == (
+            OpsPhase.DEPLOYED, "new", f"deployment/{name}"
+        )
+        desc = await cr.describe(name)
+        assert desc.status == DeploymentStatus.RUNNING and desc.spec.version == "r1"
+        assert len(desc.instances) == 2 and desc.spec.working_dir == result.ops.release_dir
+
+
+async def test_worker_killed_mid_ops_loses_nothing(
+    crash_workers: WorkerProcesses, tmp_path: Path, name: str
+) -> None:
+    cr = crash_workers.cr
+    first = crash_workers.start()
+    async with removed_after(cr, name):
+        desc = await deployed_v1(cr, name)
+        pipes = pipelines(cr, tmp_path)
+        async with load(router_url(desc), rps=60):
+            workflow_id = await pipes.run(app_plan(tmp_path, f"ops-{name}", name), "r1")
+            await until(
+                lambda: cr.describe(name), lambda d: d.rollout is not None, "the canary rolling out", 120
+            )
+            crash_workers.kill9(first)
+            crash_workers.start()
+            result = await asyncio.wait_for(pipes.wait(workflow_id), 240)
+        assert result.status == PipelineStatus.SUCCEEDED, (result, crash_workers.log(2))
+        assert result.ops is not None and result.ops.phase == OpsPhase.PROMOTED
+        history = await cr.rollouts.history(name)
+        assert [(r.version, r.phase) for r in history] == [("r1", RolloutPhase.PROMOTED.value)]  # asked once
+        assert (await cr.describe(name)).spec.version == "r1"
