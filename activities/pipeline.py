@@ -38,6 +38,7 @@ from coderunner.pipeline.cache import ResultCache, cache_key
 from coderunner.pipeline.filegraph import file_graph
 from coderunner.pipeline.runner import RunOutcome, run_in_workspace
 from coderunner.pipeline.workspace import changes, content_hashes, copy_tree, run_dir, snapshot
+from coderunner.telemetry.metrics import PIPELINE_ATTEMPTS, PIPELINE_CACHE_HITS, PIPELINE_CACHE_LOOKUPS
 
 CACHE_DIR = "cache"
 FEEDBACK_ENV = "CODERUNNER_FEEDBACK"  # a fix attempt's command sees the last failure's output here
@@ -130,9 +131,12 @@ class PipelineActivities:
         if ran is None:
             key = self._key(root, workspace, task)
             hit = cache.lookup(key)
+            PIPELINE_CACHE_LOOKUPS.labels(req.pipeline).inc()
             if hit is not None:
                 cache.restore(hit, workspace)
                 journal(event="cached")
+                PIPELINE_CACHE_HITS.labels(req.pipeline).inc()
+                PIPELINE_ATTEMPTS.labels(req.pipeline, "dev", "cached").inc()
                 return DevStepResult(
                     task=task.id,
                     ok=True,
@@ -145,6 +149,7 @@ class PipelineActivities:
             ran = await self._run(req, marks, key, workspace, journal)
         result = self._outcome(task, ran, marks.scratch, workspace, cache, time.monotonic() - started)
         marks.write(marks.result, result)
+        PIPELINE_ATTEMPTS.labels(req.pipeline, "dev", "ok" if result.ok else "failed").inc()
         cache.restore(result.outputs, workspace)
         shutil.rmtree(marks.scratch, ignore_errors=True)
         return result

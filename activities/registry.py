@@ -10,6 +10,7 @@ from typing import Any
 from activities.analysis import AnalysisActivities
 from activities.autoscale import AutoscaleActivities
 from activities.pipeline import PipelineActivities
+from activities.pipeline_metrics import PipelineMetricActivities
 from activities.pipeline_ops import PipelineOpsActivities
 from activities.pipeline_qa import PipelineQaActivities
 from activities.rollout_watch import RolloutWatchActivities
@@ -33,4 +34,5 @@ def activities(provider: SandboxProvider, store: Store, home: Path | None = None
         *PipelineActivities().all(),
         *PipelineQaActivities().all(),
         *PipelineOpsActivities().all(),
+        *PipelineMetricActivities().all(),
     ]

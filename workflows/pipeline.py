@@ -82,11 +82,12 @@ from coderunner.decisions.pipeline_schedule import (
 )
 from workflows.pipeline_dlq import DecisionDesk
 from workflows.pipeline_ops import OPS_PATCH, OpsStage
-from workflows.pipeline_steps import run_integration, start_dev_step, start_qa_step
+from workflows.pipeline_steps import report_run, run_integration, start_dev_step, start_qa_step
 from workflows.pipeline_views import description, details_text, result_of
 
 PREPARE_RETRY = RetryPolicy(maximum_attempts=3, non_retryable_error_types=["PlanCycle"])
 QA_PATCH = "pipeline-qa-dead-letters"
+METRICS_PATCH = "pipeline-run-metric"  # the run's end is reported to /metrics (a local activity)
 
 
 @workflow.defn
@@ -136,7 +137,10 @@ class PipelineWorkflow:
             self._s.reason = f"cancelled: {self._cancel_reason}"
         self._publish("done")
         await workflow.wait_condition(workflow.all_handlers_finished)
-        return self._result()
+        result = self._result()
+        if workflow.patched(METRICS_PATCH):
+            await report_run(result)
+        return result
 
     async def _prepare(self) -> bool:
         try:

@@ -70,6 +70,7 @@ def description(
         decisions=list(s.decisions),
         breaker=breaker_text(s.breaker, req.plan.failures.breaker) if qa else "",
         breaker_opened=s.breaker.opened,
+        breaker_phase=s.breaker.phase.value if qa else "",
         integration=s.integration,
         ops=s.ops,
     )

@@ -429,6 +429,7 @@ class PipelineDescription(Strict):
     decisions: list[DecisionRecord] = []
     breaker: str = ""
     breaker_opened: int = 0
+    breaker_phase: str = Field(default="", description="closed, open, half_open ('' before QA)")
     integration: str = ""
     ops: OpsState | None = None
 
