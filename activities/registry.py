@@ -16,6 +16,7 @@ from activities.pipeline_qa import PipelineQaActivities
 from activities.rollout_watch import RolloutWatchActivities
 from activities.sandbox import SandboxActivities
 from activities.store import StoreActivities
+from coderunner.agents.base import AgentDeps
 from coderunner.config.home import home_dir
 from coderunner.configstore.resolver import ConfigResolver
 from coderunner.hosts.provider import SandboxProvider
@@ -31,7 +32,7 @@ def activities(provider: SandboxProvider, store: Store, home: Path | None = None
         *AutoscaleActivities(provider, store).all(),
         *AnalysisActivities(provider).all(),
         *RolloutWatchActivities().all(),
-        *PipelineActivities().all(),
+        *PipelineActivities(AgentDeps(config=resolver.resolve_latest)).all(),
         *PipelineQaActivities().all(),
         *PipelineOpsActivities().all(),
         *PipelineMetricActivities().all(),

@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 from pathlib import PurePosixPath
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from coderunner.models.breaker import Breaker
 from coderunner.models.pipeline_ops import DeploySpec, OpsState
@@ -27,14 +27,23 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class CommandAgent(Strict):
-    """The built-in agent: runs a shell-free argv (or a `sh -c` string) in the task's workspace."""
+AGENT_KIND_RE = r"^[a-z][a-z0-9-]{0,39}$"
+COMMAND = "command"
 
-    kind: Literal["command"] = "command"
-    dev: list[str] | str = Field(description="the dev command: argv list, or one string run by sh -c")
+
+class AgentSpec(Strict):
+    """A task's agent. `kind: command` (the default) is the built-in command agent: it runs `dev`, a
+    shell-free argv (or a `sh -c` string), in the task's workspace. Any other kind is a plugin
+    (Python entry point group `coderunner.agents`, see coderunner/agents) configured by `options`."""
+
+    kind: str = Field(default=COMMAND, pattern=AGENT_KIND_RE, description="command, or an installed plugin")
+    dev: list[str] | str | None = Field(
+        default=None, description="the dev command: argv list, or one string run by sh -c"
+    )
     qa: list[str] | str | None = Field(default=None, description="the QA command, run after each dev step")
     version: str = "1"
     timeout: float | None = Field(default=None, description="seconds (or 30s, 2m); default 4x estimate")
+    options: dict[str, Any] = Field(default={}, description="a plugin agent's settings")
 
     @field_validator("dev", "qa")
     @classmethod
@@ -50,11 +59,23 @@ class CommandAgent(Strict):
     def _timeout(cls, value: Any) -> float | None:
         return None if value is None else parse_duration(value, "timeout")
 
+    @model_validator(mode="after")
+    def _command_needs_dev(self) -> AgentSpec:
+        if self.kind == COMMAND and self.dev is None:
+            raise ValueError("dev: the command agent needs a dev command, e.g. dev: [python, gen.py]")
+        if self.kind == COMMAND and self.options:
+            raise ValueError("options: the command agent takes none (they are for plugin agents)")
+        return self
+
     def argv(self) -> list[str]:
-        return as_argv(self.dev)
+        """The dev command ([] for a plugin agent without one)."""
+        return [] if self.dev is None else as_argv(self.dev)
 
     def qa_argv(self) -> list[str] | None:
         return None if self.qa is None else as_argv(self.qa)
+
+
+CommandAgent = AgentSpec  # the name this model had while the command agent was the only one
 
 
 def as_argv(command: list[str] | str) -> list[str]:
@@ -65,7 +86,7 @@ def as_argv(command: list[str] | str) -> list[str]:
 class TaskSpec(Strict):
     id: str
     owns: list[str] = Field(description="project-relative files this task produces or changes")
-    agent: CommandAgent
+    agent: AgentSpec
     estimate: float = Field(description="expected duration (seconds, or 30s, 2m) for the critical path")
     depends_on: list[str] = []
     env: dict[str, str] = {}
