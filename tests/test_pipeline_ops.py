@@ -14,6 +14,7 @@ from coderunner.models.rollout import RolloutPhase
 from starter.sdk import CodeRunner
 from starter.tools.load_process import load
 from tests.cleanup import removed_after
+from tests.cli_helpers import acoderunner
 from tests.pipeline_ops_helpers import app_plan, pipelines, router_url
 from tests.polling import until
 from tests.rollout_helpers import deployed_v1
@@ -50,7 +51,7 @@ async def test_a_good_build_is_promoted_and_the_pipeline_names_it(
 
 
 async def test_a_bad_build_is_rolled_back_and_the_pipeline_says_so(
-    cr: CodeRunner, tmp_path: Path, name: str
+    cr: CodeRunner, tmp_path: Path, name: str, cli_env: dict[str, str]
 ) -> None:
     async with removed_after(cr, name):
         desc = await deployed_v1(cr, name)
@@ -68,6 +69,10 @@ async def test_a_bad_build_is_rolled_back_and_the_pipeline_says_so(
         assert after.last_rollout is not None and after.last_rollout.phase == RolloutPhase.ABORTED
         view = await pipes.describe(workflow_id)
         assert view.ops == result.ops and view.stage == "done"
+        shown = await acoderunner("pipeline", "status", workflow_id, env=cli_env)
+        assert shown.returncode == 0, shown.stderr
+        assert f"Ops: {name} r1 (canary rollout v1 → r1) rolled_back: " in shown.stdout
+        assert f"failed (stage done) — Ops: the canary of {name} r1 was rolled back" in shown.stdout
 
 
 async def test_without_a_deployment_the_release_is_a_new_one(

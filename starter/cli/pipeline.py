@@ -2,7 +2,8 @@
 
 A plan (YAML) names a project directory and its tasks (id, owns, agent.dev, estimate, depends_on,
 env). `analyze` and `graph` run nothing; `run` starts the PipelineWorkflow `pipeline/<name>/<run>`.
-A plan with any error (all are listed) or a dependency cycle exits 2 and starts nothing.
+A plan with any error (all are listed) or a dependency cycle exits 2 and starts nothing. A plan with
+`deploy` ends with the Ops stage: its result released as a canary rollout (or a new deployment).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import Annotated
 
 import typer
 
-from coderunner.models.pipeline import PlanAnalysis, PlanSpec
+from coderunner.decisions.pipeline_ops import ops_summary
+from coderunner.models.pipeline import PipelineDescription, PlanAnalysis, PlanSpec
 from coderunner.pipeline.runner import bwrap_path
 from starter.cli import pipeline_dlq
 from starter.cli.common import AsJson, Home, Reason, connect, fail, run, sub_app
@@ -113,7 +115,7 @@ def run_(
 async def _watch(pipes: Pipelines, workflow_id: str) -> None:
     last = ""
     async for desc in pipes.watch(workflow_id):
-        text = views.status_text(desc)
+        text = _status_text(desc)
         if text != last:
             typer.echo(text + "\n")
             last = text
@@ -122,6 +124,8 @@ async def _watch(pipes: Pipelines, workflow_id: str) -> None:
         f"{result.status.value}: {result.done} done ({result.cached} cached), failed {result.failed or '-'},"
         f" blocked {result.blocked or '-'}; {result.makespan_s:.1f}s against a critical path of"
         f" {result.critical_path_s:g}s estimated; workspace {result.workspace}"
+        + (f"\n{ops_summary(result.ops)}" if result.ops else "")
+        + (f"\n{result.reason}" if result.reason else "")
     )
     if result.status.value != "succeeded":
         raise typer.Exit(1)
@@ -142,7 +146,7 @@ def status(
             await _watch(pipes, await pipes.resolve(run_ref))
             return
         desc = await pipes.describe(run_ref)
-        typer.echo(desc.model_dump_json(indent=2) if as_json else views.status_text(desc))
+        typer.echo(desc.model_dump_json(indent=2) if as_json else _status_text(desc))
 
     run(go)
 
@@ -175,3 +179,9 @@ def cancel(run_ref: Run, reason: Reason, home: Home = None) -> None:
         typer.echo(f"cancel requested for {workflow_id}")
 
     run(go)
+
+
+def _status_text(desc: PipelineDescription) -> str:
+    """The status view, ending with the Ops stage's line once it has started."""
+    text = views.status_text(desc)
+    return text if desc.ops is None else f"{text}\n{ops_summary(desc.ops)}"
