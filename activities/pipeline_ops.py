@@ -46,6 +46,8 @@ class PipelineOpsActivities:
         dest = Path(req.releases_dir) / req.pipeline / req.run
         await asyncio.to_thread(copy_tree, source, dest)
         files = await asyncio.to_thread(_open_to_all, dest)
+        for above in (dest.parent, dest.parent.parent):  # made under the worker's umask (077)
+            os.chmod(above, 0o755)
         return ReleaseResult(path=str(dest), files=files)
 
     @activity.defn(name="pipeline_ops_rollout")

@@ -5,11 +5,14 @@ a new deployment when none exists; a worker killed -9 mid-Ops loses nothing."""
 from __future__ import annotations
 
 import asyncio
+import os
+import stat
 from pathlib import Path
 
+from activities.pipeline_ops import PipelineOpsActivities
 from coderunner.models.deployment import DeploymentStatus
 from coderunner.models.pipeline import PipelineStatus
-from coderunner.models.pipeline_ops import OpsPhase
+from coderunner.models.pipeline_ops import OpsPhase, ReleaseRequest
 from coderunner.models.rollout import RolloutPhase
 from starter.sdk import CodeRunner
 from starter.tools.load_process import load
@@ -113,3 +116,23 @@ async def test_worker_killed_mid_ops_loses_nothing(
         history = await cr.rollouts.history(name)
         assert [(r.version, r.phase) for r in history] == [("r1", RolloutPhase.PROMOTED.value)]  # asked once
         assert (await cr.describe(name)).spec.version == "r1"
+
+
+async def test_a_release_is_readable_by_a_sandboxed_app_whatever_the_umask(tmp_path: Path) -> None:
+    """The stack's processes run under umask 077; a sandboxed app runs as another user (root host)."""
+    workspace = tmp_path / "runs" / "p" / "r1" / "workspace"
+    (workspace / "pkg").mkdir(parents=True)
+    (workspace / "pkg" / "app.py").write_text("print('hi')\n")
+    os.chmod(workspace / "pkg" / "app.py", 0o600)
+    os.chmod(workspace / "pkg", 0o700)
+    old = os.umask(0o077)
+    try:
+        release = await PipelineOpsActivities().release(ReleaseRequest(
+            pipeline="p", run="r1", runs_dir=str(tmp_path / "runs"), releases_dir=str(tmp_path / "rel")))
+    finally:
+        os.umask(old)
+    root = Path(release.path)
+    assert root == tmp_path / "rel" / "p" / "r1" and release.files == 1
+    for directory in (tmp_path / "rel", tmp_path / "rel" / "p", root, root / "pkg"):
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o755, directory
+    assert stat.S_IMODE((root / "pkg" / "app.py").stat().st_mode) & 0o044 == 0o044
