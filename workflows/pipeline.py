@@ -49,8 +49,8 @@ with workflow.unsafe.imports_passed_through():
         PrepareRequest,
         TaskState,
         TaskStatus,
-        as_argv,
     )
+    from coderunner.models.pipeline_agent import as_argv
     from coderunner.models.pipeline_io import PrepareResult
     from coderunner.models.pipeline_qa import (
         AbortDecision,
