@@ -13,7 +13,7 @@ from activities.pipeline_ops import PipelineOpsActivities
 from coderunner.models.deployment import DeploymentStatus
 from coderunner.models.pipeline import PipelineStatus
 from coderunner.models.pipeline_ops import OpsPhase, ReleaseRequest
-from coderunner.models.rollout import RolloutPhase
+from coderunner.models.rollout import RolloutPhase, RolloutStrategy
 from starter.sdk import CodeRunner
 from starter.tools.load_process import load
 from tests.cleanup import removed_after
@@ -136,3 +136,22 @@ async def test_a_release_is_readable_by_a_sandboxed_app_whatever_the_umask(tmp_p
     for directory in (tmp_path / "rel", tmp_path / "rel" / "p", root, root / "pkg"):
         assert stat.S_IMODE(directory.stat().st_mode) == 0o755, directory
     assert stat.S_IMODE((root / "pkg" / "app.py").stat().st_mode) & 0o044 == 0o044
+
+
+async def test_a_deployment_busy_with_another_rollout_refuses_and_the_pipeline_says_so(
+    cr: CodeRunner, tmp_path: Path, name: str
+) -> None:
+    async with removed_after(cr, name):
+        await deployed_v1(cr, name)
+        held = RolloutStrategy.from_shorthand("50,100", "10m", "10m")  # holds at 50 % for the test
+        await cr.rollouts.start(name, "v2", env={"VERSION": "v2"}, strategy=held)
+        await cr.rollouts.wait(name, lambda st: st.canary_weight == 50, timeout_s=90)
+        pipes = pipelines(cr, tmp_path)
+        workflow_id = await pipes.run(app_plan(tmp_path, f"ops-{name}", name), "r1")
+        result = await asyncio.wait_for(pipes.wait(workflow_id), 120)
+        assert result.status == PipelineStatus.FAILED, result
+        assert result.ops is not None and (result.ops.phase, result.ops.kind) == (OpsPhase.FAILED, "")
+        assert f"deployment {name} refused the rollout: a rollout is already in progress" in result.reason
+        desc = await cr.describe(name)
+        assert desc.rollout is not None and desc.rollout.version == "v2"  # untouched
+        await cr.rollouts.abort(name, reason="test done")

@@ -23,8 +23,10 @@ HISTORIES = Path(__file__).parent / "histories"
         ("pipeline_unowned_write.json", "pipeline/shop-unowned/recorded", 8),
         # prepare, 8 dev steps (stats twice, legacy three times), 5 QA steps, the integration step
         ("pipeline_qa_example.json", "pipeline/qa-demo/recorded", 15),
-        # prepare, dev, QA, then the Ops stage: release, ask for the canary, wait for its end (promoted)
+        # prepare, dev, QA, then the Ops stage: release, ask for the canary, wait for its end (promoted;
+        # rolled back); the run's end reported to /metrics by a local activity (a marker, not counted)
         ("pipeline_ops_promoted.json", "pipeline/shop-ops/recorded", 6),
+        ("pipeline_ops_rolled_back.json", "pipeline/shop-sick-ops/recorded", 5),  # dev: a cache hit
     ],
 )
 async def test_recorded_pipeline_replays(file: str, workflow_id: str, activities: int) -> None:
