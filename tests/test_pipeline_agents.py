@@ -213,3 +213,28 @@ async def test_a_pipeline_task_done_by_the_chat_agent_with_a_fix_attempt(
     assert len(stub.requests) == 2
     assert "hello x" in stub.requests[1][1]["messages"][-1]["content"]  # QA's output reached the model
     assert API_KEY not in desc.model_dump_json() + result.model_dump_json()
+
+
+async def test_a_retryable_answer_is_retried_without_spending_an_attempt(
+    cr: CodeRunner, store: Store, home: Path, stub: Stub, tmp_path: Path, name: str
+) -> None:
+    project = f"llm-{name}"
+    ConfigResolver(store.engine, home).service().write(project, "development", [
+        ConfigChange(key="OPENAI_BASE_URL", value=stub.url),
+        ConfigChange(key="OPENAI_MODEL", value="stub-model"),
+        ConfigChange(key="OPENAI_API_KEY", value=API_KEY, secret=True),
+    ], actor="test")
+    busy = [web.json_response({"error": "overloaded"}, status=503)]
+    stub.reply = lambda body: busy.pop() if busy else answer({"greet.py": GOOD})
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "greet.py").write_text("# to write\n")
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(yaml.safe_dump({"name": f"llm-{name}", "project": "project",
+                                    "tasks": [chat_task(config=f"{project}/development")]}))
+    pipes = Pipelines(cr.client, cr.settings.model_copy(update={"home": tmp_path / "home"}))
+    workflow_id = await pipes.run(plan, "r1")
+    result = await asyncio.wait_for(pipes.wait(workflow_id), 120)
+    assert result.status == PipelineStatus.SUCCEEDED, result
+    desc = await pipes.describe(workflow_id)
+    assert [(t.id, t.status, t.attempt) for t in desc.tasks] == [("greet", TaskStatus.DONE, 1)]
+    assert len(stub.requests) == 2  # the 503, then the answer: one attempt, its step retried once

@@ -108,6 +108,8 @@ async def test_worker_killed_mid_ops_loses_nothing(
             await until(
                 lambda: cr.describe(name), lambda d: d.rollout is not None, "the canary rolling out", 120
             )
+            view = await pipes.describe(workflow_id)
+            assert (view.stage, view.status) == ("ops", PipelineStatus.RUNNING), view
             crash_workers.kill9(first)
             crash_workers.start()
             result = await asyncio.wait_for(pipes.wait(workflow_id), 240)

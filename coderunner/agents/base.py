@@ -6,7 +6,7 @@ besides the task's input files decides its output: the result cache keys on it) 
 changes files in the step's scratch copy of the workspace and says how it went:
 - ok: done (the step then checks the changed files against the task's `owns`);
 - retryable: a passing trouble (an endpoint down, rate limited): the step is retried by Temporal
-  without spending one of the task's attempts;
+  (up to its retry policy) before the task's attempt counts as failed;
 - fatal: this attempt failed (a failing command, a refused request): a fix attempt or the DLQ follow.
 """
 
