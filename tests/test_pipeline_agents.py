@@ -238,3 +238,15 @@ async def test_a_retryable_answer_is_retried_without_spending_an_attempt(
     desc = await pipes.describe(workflow_id)
     assert [(t.id, t.status, t.attempt) for t in desc.tasks] == [("greet", TaskStatus.DONE, 1)]
     assert len(stub.requests) == 2  # the 503, then the answer: one attempt, its step retried once
+
+
+async def test_a_worker_without_the_agent_refuses_the_plan(cr: CodeRunner, tmp_path: Path, name: str) -> None:
+    """The SDK does not check agents; the PM stage, where they would run, refuses the plan."""
+    plan = tmp_path / "plan.yaml"
+    (tmp_path / "project").mkdir()
+    plan.write_text(yaml.safe_dump({"name": f"nope-{name}", "project": "project", "tasks": [
+        {"id": "a", "owns": ["a.py"], "agent": {"kind": "nope"}, "estimate": 1}]}))
+    pipes = Pipelines(cr.client, cr.settings.model_copy(update={"home": tmp_path / "home"}))
+    result = await asyncio.wait_for(pipes.wait(await pipes.run(plan, "r1")), 60)
+    assert result.status == PipelineStatus.FAILED
+    assert result.reason.startswith("plan refused: task a: agent.kind: no agent 'nope' is installed"), result

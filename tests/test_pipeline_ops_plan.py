@@ -3,6 +3,7 @@ naming its field; and the Ops stage's pure decisions."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,7 +12,8 @@ from coderunner.decisions.pipeline_ops import ops_reason, ops_status, rollout_ve
 from coderunner.models.pipeline import PipelineStatus, check_plan
 from coderunner.models.pipeline_ops import OpsPhase, OpsState
 from coderunner.models.rollout import RolloutPhase
-from tests.pipeline_helpers import task
+from tests.cli_helpers import coderunner
+from tests.pipeline_helpers import task, write_plan
 
 
 def plan_with(deploy: Any) -> dict[str, Any]:
@@ -92,3 +94,15 @@ def test_ops_reason_only_when_the_release_is_not_live() -> None:
     ops = OpsState(deployment="shop", version="r1", phase=OpsPhase.ROLLED_BACK, outcome="error rate 60%")
     assert ops_reason(ops) == "Ops: the canary of shop r1 was rolled back: error rate 60%"
     assert ops_reason(ops.model_copy(update={"phase": OpsPhase.PROMOTED})) == ""
+
+
+def test_the_cli_refuses_a_bad_deploy_or_agent_with_exit_2(tmp_path: Path) -> None:
+    bad_deploy = write_plan(tmp_path / "d", "p", [task("a", ["a.py"])],
+                            deploy={"name": "shop", "command": ["x"], "canary": {"steps": "10,x"}})
+    done = coderunner("pipeline", "analyze", str(bad_deploy))
+    assert done.returncode == 2, done
+    assert "plan: deploy.canary: steps: 'x' at step 2 is not a whole percentage" in done.stderr
+    bad_agent = write_plan(tmp_path / "a", "p", [{**task("a", ["a.py"]), "agent": {"kind": "nope"}}])
+    done = coderunner("pipeline", "analyze", str(bad_agent))
+    assert done.returncode == 2, done
+    assert "task a: agent.kind: no agent 'nope' is installed (installed: command, openai-chat" in done.stderr

@@ -16,8 +16,10 @@ from typing import Annotated
 
 import typer
 
+from coderunner.agents.registry import check_agents
 from coderunner.decisions.pipeline_ops import ops_summary
 from coderunner.models.pipeline import PipelineDescription, PlanAnalysis, PlanSpec
+from coderunner.pipeline.planfile import PlanInvalid
 from coderunner.pipeline.runner import bwrap_path
 from starter.cli import pipeline_dlq
 from starter.cli.common import AsJson, Home, Reason, connect, fail, run, sub_app
@@ -39,10 +41,15 @@ GRAPHVIZ_FIX = "graphviz's `dot` is not installed — install it with `apt-get i
 
 
 def _offline(plan_path: Path) -> tuple[PlanSpec, Path, PlanAnalysis]:
+    """The plan validated (its agents too: installed here, options valid) and analysed; else exit 2."""
     try:
-        return load_and_analyze(plan_path)
+        prepared = load_and_analyze(plan_path)
     except UserError as err:
         fail(err, 2)
+    problems = check_agents(prepared[0])
+    if problems:
+        fail(UserError(str(PlanInvalid(str(plan_path), problems))), 2)
+    return prepared
 
 
 async def _pipes(home: str | None) -> Pipelines:
