@@ -29,7 +29,7 @@ from coderunner.models.pipeline_ops import (
     ReleaseRequest,
     ReleaseResult,
 )
-from coderunner.models.rollout_api import RolloutRequest, RolloutStarted
+from coderunner.models.rollout_api import RolloutInput, RolloutRequest, RolloutStarted
 from coderunner.pipeline.workspace import copy_tree, run_dir
 
 POLL_S = 1.0
@@ -58,8 +58,14 @@ class PipelineOpsActivities:
         if desc is None:
             return OpsStarted(kind="new")
         for link in (desc.rollout, desc.last_rollout):
-            if link is not None and link.version == req.version:  # a retry: this run's rollout exists
-                return OpsStarted(
+            if link is not None and link.version == req.version:
+                if not await _started_by(link.workflow_id, req.actor):  # same run id, another pipeline
+                    raise ApplicationError(
+                        f"deployment {name} already had a rollout of version {req.version} "
+                        f"({link.workflow_id}) that this pipeline did not start: run it with another run id",
+                        non_retryable=True,
+                    )
+                return OpsStarted(  # a retry: this run's rollout exists
                     kind="rollout", workflow_id=link.workflow_id, from_version=link.from_version
                 )
         request = RolloutRequest(
@@ -112,6 +118,17 @@ async def _live_description(handle: WorkflowHandle) -> DeploymentDescription | N
     if desc.status in (DeploymentStatus.DELETING, DeploymentStatus.DELETED):
         raise ApplicationError(f"deployment {desc.spec.name} is being deleted", non_retryable=False)
     return desc
+
+
+async def _started_by(workflow_id: str, actor: str) -> bool:
+    """Whether the rollout `workflow_id` was asked for by `actor` (read from its input, like `rollout
+    history` does)."""
+    client = activity.client()
+    async for event in client.get_workflow_handle(workflow_id).fetch_history_events():
+        started = event.workflow_execution_started_event_attributes
+        [inp] = await client.data_converter.decode(started.input.payloads, [RolloutInput])
+        return bool(inp.actor == actor)
+    return False
 
 
 def _open_to_all(root: Path) -> int:

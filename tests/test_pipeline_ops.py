@@ -51,6 +51,12 @@ async def test_a_good_build_is_promoted_and_the_pipeline_names_it(
         assert [(r.version, r.phase, r.actor) for r in history] == [
             ("r1", RolloutPhase.PROMOTED.value, f"pipeline/ops-{name}/r1")
         ]
+        # another pipeline's run r1 cannot pass this release off as its own
+        other = await pipes.run(app_plan(tmp_path / "other", f"other-{name}", name), "r1")
+        refused = await asyncio.wait_for(pipes.wait(other), 120)
+        assert refused.status == PipelineStatus.FAILED and refused.ops is not None
+        expected = f"already had a rollout of version r1 (rollout/{name}/r1) that this pipeline did not start"
+        assert expected in refused.reason, refused.reason
 
 
 async def test_a_bad_build_is_rolled_back_and_the_pipeline_says_so(
