@@ -22,6 +22,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from coderunner.models.deployment import DeploymentDescription, DeploymentStatus, workflow_id_for
 from coderunner.models.pipeline_ops import (
+    AbortRolloutRequest,
     DeployedRequest,
     DeployedResult,
     OpsRolloutRequest,
@@ -29,7 +30,13 @@ from coderunner.models.pipeline_ops import (
     ReleaseRequest,
     ReleaseResult,
 )
-from coderunner.models.rollout_api import RolloutInput, RolloutRequest, RolloutStarted
+from coderunner.models.rollout_api import (
+    AbortRequest,
+    RolloutInput,
+    RolloutRequest,
+    RolloutStarted,
+    RolloutStatus,
+)
 from coderunner.pipeline.workspace import copy_tree, run_dir
 
 POLL_S = 1.0
@@ -87,6 +94,22 @@ class PipelineOpsActivities:
             raise ApplicationError(refused, non_retryable=True) from err
         return OpsStarted(kind="rollout", workflow_id=started.workflow_id, from_version=started.from_version)
 
+    @activity.defn(name="pipeline_abort_rollout")
+    async def abort_rollout(self, req: AbortRolloutRequest) -> str:
+        """The rollout's `abort` update (it answers once rolled back); one that has ended stays as is."""
+        handle = activity.client().get_workflow_handle(req.workflow_id)
+        try:
+            status = await handle.execute_update(
+                "abort", AbortRequest(reason=req.reason, actor=req.actor), result_type=RolloutStatus
+            )
+        except WorkflowUpdateFailedError as err:  # refused: it is no longer abortable (it ended)
+            return f"not aborted: {getattr(err.cause, 'message', None) or err.cause}"
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+            return "not aborted: it has ended"
+        return f"aborted: {status.phase.value}"
+
     @activity.defn(name="pipeline_await_deployed")
     async def await_deployed(self, req: DeployedRequest) -> DeployedResult:
         handle = activity.client().get_workflow_handle(workflow_id_for(req.deployment))
@@ -101,7 +124,7 @@ class PipelineOpsActivities:
             await asyncio.sleep(POLL_S)
 
     def all(self) -> list[object]:
-        return [self.release, self.rollout, self.await_deployed]
+        return [self.release, self.rollout, self.abort_rollout, self.await_deployed]
 
 
 async def _live_description(handle: WorkflowHandle) -> DeploymentDescription | None:

@@ -18,7 +18,7 @@ from starter.sdk import CodeRunner
 from starter.tools.load_process import load
 from tests.cleanup import removed_after
 from tests.cli_helpers import acoderunner
-from tests.pipeline_ops_helpers import app_plan, pipelines, router_url
+from tests.pipeline_ops_helpers import FAST_CANARY, app_plan, pipelines, router_url
 from tests.polling import until
 from tests.rollout_helpers import deployed_v1
 from tests.worker_processes import WorkerProcesses
@@ -163,3 +163,27 @@ async def test_a_deployment_busy_with_another_rollout_refuses_and_the_pipeline_s
         desc = await cr.describe(name)
         assert desc.rollout is not None and desc.rollout.version == "v2"  # untouched
         await cr.rollouts.abort(name, reason="test done")
+
+
+async def test_cancelling_the_pipeline_mid_canary_rolls_the_canary_back(
+    cr: CodeRunner, tmp_path: Path, name: str
+) -> None:
+    async with removed_after(cr, name):
+        desc = await deployed_v1(cr, name)
+        pipes = pipelines(cr, tmp_path)
+        held = {**FAST_CANARY, "step_duration": "10m"}  # would stay at 50 % for ten minutes
+        async with load(router_url(desc), rps=60):
+            workflow_id = await pipes.run(app_plan(tmp_path, f"ops-{name}", name, canary=held), "r1")
+            await until(
+                lambda: cr.describe(name),
+                lambda d: d.rollout is not None and d.rollout.canary_weight == 50,
+                "the canary at 50 %",
+                120,
+            )
+            await pipes.cancel(workflow_id, "wrong branch")
+            result = await asyncio.wait_for(pipes.wait(workflow_id), 120)
+        assert (result.status, result.reason) == (PipelineStatus.CANCELLED, "cancelled: wrong branch"), result
+        assert result.ops is not None and result.ops.phase == OpsPhase.ROLLED_BACK
+        assert "cancelled: wrong branch" in result.ops.outcome, result.ops
+        after = await cr.describe(name)
+        assert after.spec.version == "v1" and after.rollout is None

@@ -132,7 +132,7 @@ class PipelineWorkflow:
         if self._qa:
             await self._integration_stage()
             if self._ops_due():
-                await OpsStage(self._req, self._s, self._publish).run()
+                await OpsStage(self._req, self._s, self._publish, self._stop_reason).run()
         if self._cancelled:
             self._s.reason = f"cancelled: {self._cancel_reason}"
         self._publish("done")
@@ -299,6 +299,11 @@ class PipelineWorkflow:
 
     def _stopping(self) -> bool:
         return self._cancelled or self._s.aborted
+
+    def _stop_reason(self) -> str:
+        if self._cancelled:
+            return f"cancelled: {self._cancel_reason}"
+        return self._s.reason if self._s.aborted else ""
 
     def _attempt_done(self, task_id: str, ok: bool, detail: str, counted: bool) -> None:
         """An attempt (dev step, then QA) is over: done, a fix queued, or a dead letter."""

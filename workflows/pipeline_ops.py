@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from coderunner.models.deployment import DeploymentInput, DeploymentStatus, workflow_id_for
     from coderunner.models.pipeline import PipelineRequest, PipelineState
     from coderunner.models.pipeline_ops import (
+        AbortRolloutRequest,
         DeployedRequest,
         DeploySpec,
         OpsPhase,
@@ -48,10 +49,19 @@ OPS_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=
 
 
 class OpsStage:
-    def __init__(self, req: PipelineRequest, s: PipelineState, publish: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        req: PipelineRequest,
+        s: PipelineState,
+        publish: Callable[[str], None],
+        stop_reason: Callable[[], str],
+    ) -> None:
+        """`stop_reason`: why the run is being cancelled or aborted ('' while it is not): a canary
+        still running then is rolled back (the run's reason stays the stop's)."""
         self.req = req
         self.s = s
         self.publish = publish
+        self.stop_reason = stop_reason
 
     @property
     def _deploy(self) -> DeploySpec:
@@ -77,7 +87,8 @@ class OpsStage:
             cause = err.cause
             ops.phase = OpsPhase.FAILED
             ops.outcome = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
-        self.s.reason = ops_reason(ops)
+        if not self.stop_reason():
+            self.s.reason = ops_reason(ops)
 
     async def _release(self, ops: OpsState) -> None:
         release = await workflow.execute_activity_method(
@@ -135,10 +146,21 @@ class OpsStage:
 
     async def _await_rollout(self, ops: OpsState) -> None:
         link = RolloutLink(workflow_id=ops.workflow_id, version=ops.version, from_version=ops.from_version)
-        result = await workflow.execute_activity_method(
+        waiting = workflow.start_activity_method(
             RolloutWatchActivities.await_rollout,
             link,
             summary=f"wait for the canary {ops.workflow_id} to end",
             **ROLLOUT_WATCH,
         )
+        await workflow.wait_condition(lambda: waiting.done() or bool(self.stop_reason()))
+        if not waiting.done():  # cancelled or aborted meanwhile: the canary is rolled back
+            await workflow.execute_activity_method(
+                PipelineOpsActivities.abort_rollout,
+                AbortRolloutRequest(workflow_id=ops.workflow_id, reason=self.stop_reason(),
+                                    actor=f"pipeline/{self.req.plan.name}/{self.req.run}"),
+                summary=f"abort the canary {ops.workflow_id}: the pipeline is stopping",
+                start_to_close_timeout=timedelta(minutes=2),
+                retry_policy=OPS_RETRY,
+            )
+        result = await waiting
         ops.phase, ops.outcome = rollout_verdict(result.phase), result.outcome

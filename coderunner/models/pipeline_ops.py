@@ -156,6 +156,14 @@ class OpsStarted(_Strict):
     from_version: str = ""
 
 
+class AbortRolloutRequest(_Strict):
+    """The pipeline was cancelled or aborted while its canary runs: roll it back."""
+
+    workflow_id: str
+    actor: str
+    reason: str
+
+
 class DeployedRequest(_Strict):
     deployment: str
     version: str
