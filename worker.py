@@ -25,6 +25,7 @@ from coderunner.config.settings import Settings, StackNotRunning, load_settings
 from coderunner.hosts.client import SandboxClient
 from coderunner.store.repository import Store
 from coderunner.telemetry.live import LiveSource
+from coderunner.telemetry.pipelines import PipelineSource
 from coderunner.telemetry.server import build_metrics_app, serve_metrics
 from workflows.options import STICKY_QUEUE_TIMEOUT
 from workflows.registry import WORKFLOW_RUNNER, WORKFLOWS
@@ -48,7 +49,8 @@ async def run_worker(
     provider = SandboxClient(settings.sandbox_url, settings.sandbox_token())
     runner = None
     if settings.metrics_port:
-        app = build_metrics_app(store, f"http://127.0.0.1:{sdk_port}/metrics", LiveSource(client, provider))
+        app = build_metrics_app(store, f"http://127.0.0.1:{sdk_port}/metrics", LiveSource(client, provider),
+                                PipelineSource(client))
         try:
             runner = await serve_metrics(app, settings.metrics_bind, settings.metrics_port)
         except OSError as err:

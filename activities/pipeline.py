@@ -23,6 +23,8 @@ from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from coderunner.agents.base import AgentContext, AgentDeps, AgentError, AgentStatus
+from coderunner.agents.registry import check_agents, load_agent
 from coderunner.config.home import home_dir
 from coderunner.decisions.pipeline_graph import analyze, import_closure, runtime_file_graph
 from coderunner.models.pipeline import (
@@ -36,9 +38,10 @@ from coderunner.models.pipeline import (
 from coderunner.models.pipeline_io import PrepareResult
 from coderunner.pipeline.cache import ResultCache, cache_key
 from coderunner.pipeline.filegraph import file_graph
-from coderunner.pipeline.runner import RunOutcome, run_in_workspace
+from coderunner.pipeline.runner import RunOutcome
 from coderunner.pipeline.scratch import fresh_scratch, remove_scratch
 from coderunner.pipeline.workspace import changes, content_hashes, copy_tree, run_dir, snapshot
+from coderunner.telemetry.metrics import PIPELINE_ATTEMPTS, PIPELINE_CACHE_HITS, PIPELINE_CACHE_LOOKUPS
 
 CACHE_DIR = "cache"
 FEEDBACK_ENV = "CODERUNNER_FEEDBACK"  # a fix attempt's command sees the last failure's output here
@@ -90,6 +93,10 @@ def append_journal(root: Path, **entry: object) -> None:
 
 
 class PipelineActivities:
+    def __init__(self, deps: AgentDeps | None = None) -> None:
+        """`deps`: what agents get from the worker (the config/secrets lookup)."""
+        self.deps = deps or AgentDeps()
+
     @activity.defn(name="pipeline_prepare")
     async def prepare(self, req: PrepareRequest) -> PrepareResult:
         """PM stage: the project's file graph (saved in the run dir, out of history), the task DAG,
@@ -98,6 +105,10 @@ class PipelineActivities:
 
     def _prepare(self, req: PrepareRequest) -> PrepareResult:
         r = req.request
+        problems = check_agents(r.plan)
+        if problems:  # where the agents run: a plugin must be installed on the worker
+            text = "; ".join(str(p) for p in problems)
+            raise ApplicationError(f"plan refused: {text}", type="PlanAgents", non_retryable=True)
         root = run_dir(r.runs_dir, r.plan.name, r.run)
         root.mkdir(parents=True, exist_ok=True)
         graph = file_graph(Path(r.project_dir))
@@ -133,9 +144,12 @@ class PipelineActivities:
         if ran is None:
             key = self._key(root, workspace, task)
             hit = cache.lookup(key)
+            PIPELINE_CACHE_LOOKUPS.labels(req.pipeline).inc()
             if hit is not None:
                 cache.restore(hit, workspace)
                 journal(event="cached")
+                PIPELINE_CACHE_HITS.labels(req.pipeline).inc()
+                PIPELINE_ATTEMPTS.labels(req.pipeline, "dev", "cached").inc()
                 return DevStepResult(
                     task=task.id,
                     ok=True,
@@ -150,6 +164,7 @@ class PipelineActivities:
             remove_scratch(marks.base)  # a worker killed mid-step may have left it
         result = self._outcome(task, ran, cache, time.monotonic() - started)
         marks.write(marks.result, result)
+        PIPELINE_ATTEMPTS.labels(req.pipeline, "dev", "ok" if result.ok else "failed").inc()
         cache.restore(result.outputs, workspace)
         return result
 
@@ -157,7 +172,13 @@ class PipelineActivities:
         files, imports = _run_graph(str(root / "filegraph.json"))
         named = [a for a in task.agent.argv() if a in files]
         roots = sorted({*task.owns, *named})
-        return cache_key(task, content_hashes(workspace, [*roots, *import_closure(imports, roots)]))
+        try:
+            identity = load_agent(task.agent.kind, self.deps).cache_identity(task)
+        except AgentError as err:
+            raise ApplicationError(str(err), type="PlanAgents", non_retryable=True) from err
+        except Exception as err:  # an agent's config lookup failing: it may work on a retry
+            raise ApplicationError(f"agent {task.agent.kind}: {err}") from err
+        return cache_key(task, content_hashes(workspace, [*roots, *import_closure(imports, roots)]), identity)
 
     async def _run(
         self,
@@ -168,7 +189,7 @@ class PipelineActivities:
         cache: ResultCache,
         journal: Any,
     ) -> _Ran:
-        """Copy the workspace, run the command in the sandbox, keep the contents of the files it
+        """Copy the workspace, run the task's agent in the sandbox, keep the contents of the files it
         changed that it owns (in the cache's blobs) and mark it ran, before any output is judged,
         so a crash from here on never runs it again and never needs the scratch copy."""
         scratch, before = await asyncio.to_thread(fresh_scratch, workspace, marks.base)
@@ -176,13 +197,25 @@ class PipelineActivities:
             journal(event="start")
             task = req.task
             env = {**task.env, FEEDBACK_ENV: req.feedback[-FEEDBACK_CHARS:]} if req.feedback else task.env
-            outcome = await run_in_workspace(
-                task.agent.argv(),
-                scratch,
-                env,
-                task.timeout_s(),
+            agent = load_agent(task.agent.kind, self.deps)
+            context = AgentContext(
+                task=task,
+                workspace=scratch,
+                env=env,
+                feedback=req.feedback[-FEEDBACK_CHARS:],
+                timeout_s=task.timeout_s(),
                 hidden=[Path(req.runs_dir), home_dir()],
                 tick=_heartbeat,
+            )
+            said = await agent.run(context)
+            if said.status == AgentStatus.RETRYABLE:  # retried by Temporal; the task's attempt is not spent
+                journal(event="retryable")
+                raise ApplicationError(f"agent {task.agent.kind}: {said.log[-800:]}", type="AgentRetryable")
+            ok = said.status == AgentStatus.OK
+            code = said.exit_code if said.exit_code is not None else (0 if ok else 1)
+            outcome = RunOutcome(
+                exit_code=code if ok or code != 0 else 1, timed_out=said.timed_out, log_tail=said.log,
+                isolated=said.isolated,
             )
             ran = await asyncio.to_thread(self._ran, key, outcome, scratch, workspace, before, task, cache)
             marks.write(marks.ran, ran)

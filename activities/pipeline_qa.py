@@ -21,6 +21,7 @@ from coderunner.models.pipeline_qa import QaStepRequest, QaStepResult
 from coderunner.pipeline.cache import ResultCache
 from coderunner.pipeline.runner import run_in_workspace
 from coderunner.pipeline.workspace import copy_tree, run_dir
+from coderunner.telemetry.metrics import PIPELINE_ATTEMPTS
 
 DETAIL_CHARS = 1500
 
@@ -46,6 +47,7 @@ class PipelineQaActivities:
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         ok = outcome.exit_code == 0 and not outcome.timed_out
+        PIPELINE_ATTEMPTS.labels(req.pipeline, req.stage, "ok" if ok else "failed").inc()
         append_journal(
             root, task=req.task, attempt=req.attempt, event=f"{req.stage}-finish", exit_code=outcome.exit_code
         )

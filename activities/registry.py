@@ -10,10 +10,13 @@ from typing import Any
 from activities.analysis import AnalysisActivities
 from activities.autoscale import AutoscaleActivities
 from activities.pipeline import PipelineActivities
+from activities.pipeline_metrics import PipelineMetricActivities
+from activities.pipeline_ops import PipelineOpsActivities
 from activities.pipeline_qa import PipelineQaActivities
 from activities.rollout_watch import RolloutWatchActivities
 from activities.sandbox import SandboxActivities
 from activities.store import StoreActivities
+from coderunner.agents.base import AgentDeps
 from coderunner.config.home import home_dir
 from coderunner.configstore.resolver import ConfigResolver
 from coderunner.hosts.provider import SandboxProvider
@@ -29,6 +32,8 @@ def activities(provider: SandboxProvider, store: Store, home: Path | None = None
         *AutoscaleActivities(provider, store).all(),
         *AnalysisActivities(provider).all(),
         *RolloutWatchActivities().all(),
-        *PipelineActivities().all(),
+        *PipelineActivities(AgentDeps(config=resolver.resolve_latest)).all(),
         *PipelineQaActivities().all(),
+        *PipelineOpsActivities().all(),
+        *PipelineMetricActivities().all(),
     ]

@@ -4,8 +4,12 @@
 keeps replaying — re-recording them today would record the new behaviour): the example plan
 (examples/pipeline), one run that succeeds, one where a task changes a file it does not own (failed +
 blocked dependents). `qa`: the Delivery pipeline II example (examples/pipeline_qa): QA steps, a fix
-attempt, a dead letter skipped by a person, the integration stage. Re-record only for a deliberate
-change guarded by `workflow.patched`. Without the payload codec, so the files replay anywhere.
+attempt, a dead letter skipped by a person, the integration stage (recorded before the example had
+`deploy`: re-recorded today it would end with the Ops stage too). `ops`: a plan with `deploy`
+(tests/pipeline_ops_helpers.py) whose result is rolled out as a canary of a running v1 and promoted,
+and one whose canary errs and is rolled back (patched `pipeline-ops-stage` and `pipeline-run-metric`).
+Re-record only for a deliberate change guarded by `workflow.patched`. Without the payload codec, so
+the files replay anywhere.
 """
 
 from __future__ import annotations
@@ -18,7 +22,10 @@ from pathlib import Path
 import yaml
 
 from starter.sdk.pipelines import Pipelines
+from starter.tools.load_process import load
+from tests.pipeline_ops_helpers import app_plan, router_url
 from tests.recording import recording_stack
+from tests.rollout_helpers import deployed_v1
 from tests.test_pipeline_example_qa import EXAMPLE as QA_EXAMPLE
 from tests.test_pipeline_example_qa import run_example
 
@@ -46,6 +53,14 @@ async def record(which: str) -> None:
         if which == "first":
             for out, plan in plans(settings.home).items():
                 runs[out] = await pipes.run(plan, "recorded")
+        elif which == "ops":
+            for out, app, env in [("pipeline_ops_promoted.json", "shop", {}),
+                                  ("pipeline_ops_rolled_back.json", "shop-sick", {"ERROR_RATE": "0.6"})]:
+                desc = await deployed_v1(cr, f"{app}-app")
+                plan = app_plan(settings.home / f"example-{app}", f"{app}-ops", f"{app}-app", env=env)
+                async with load(router_url(desc), rps=60):
+                    runs[out] = workflow_id = await pipes.run(plan, "recorded")
+                    await pipes.wait(workflow_id)
         else:
             shutil.copytree(QA_EXAMPLE, settings.home / "example-qa")
             runs["pipeline_qa_example.json"] = await run_example(

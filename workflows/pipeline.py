@@ -16,6 +16,8 @@ wait, independent work goes on, and a person decides via the `dlq_retry`, `dlq_s
 updates (validated; audited with who and why). A circuit breaker over the attempts' outcomes pauses
 dispatch (`decisions.circuit_breaker`). Integration: when every task is done or skipped, the plan's
 integration command runs once over the workspace; a failure is a dead letter like a task's.
+Ops (patched `pipeline-ops-stage`, plans with `deploy`): the result is released as a canary rollout
+of the app's deployment, or a new deployment (workflows/pipeline_ops.py).
 
 History stays bounded: when Temporal suggests continue-as-new, the workflow stops dispatching, lets
 the running steps finish (they are activities of this run), and continues as new with the state of
@@ -47,8 +49,8 @@ with workflow.unsafe.imports_passed_through():
         PrepareRequest,
         TaskState,
         TaskStatus,
-        as_argv,
     )
+    from coderunner.models.pipeline_agent import as_argv
     from coderunner.models.pipeline_io import PrepareResult
     from coderunner.models.pipeline_qa import (
         AbortDecision,
@@ -71,6 +73,7 @@ from coderunner.decisions.pipeline_failures import (
     stage_finished,
     to_start,
 )
+from coderunner.decisions.pipeline_ops import ops_status
 from coderunner.decisions.pipeline_schedule import (
     blocked_tasks,
     pipeline_status,
@@ -78,11 +81,13 @@ from coderunner.decisions.pipeline_schedule import (
     to_dispatch,
 )
 from workflows.pipeline_dlq import DecisionDesk
-from workflows.pipeline_steps import run_integration, start_dev_step, start_qa_step
+from workflows.pipeline_ops import OPS_PATCH, OpsStage
+from workflows.pipeline_steps import report_run, run_integration, start_dev_step, start_qa_step
 from workflows.pipeline_views import description, details_text, result_of
 
 PREPARE_RETRY = RetryPolicy(maximum_attempts=3, non_retryable_error_types=["PlanCycle"])
 QA_PATCH = "pipeline-qa-dead-letters"
+METRICS_PATCH = "pipeline-run-metric"  # the run's end is reported to /metrics (a local activity)
 
 
 @workflow.defn
@@ -126,11 +131,16 @@ class PipelineWorkflow:
             workflow.continue_as_new(inp.model_copy(update={"state": self._s}))
         if self._qa:
             await self._integration_stage()
+            if self._ops_due():
+                await OpsStage(self._req, self._s, self._publish, self._stop_reason).run()
         if self._cancelled:
             self._s.reason = f"cancelled: {self._cancel_reason}"
         self._publish("done")
         await workflow.wait_condition(workflow.all_handlers_finished)
-        return self._result()
+        result = self._result()
+        if workflow.patched(METRICS_PATCH):
+            await report_run(result)
+        return result
 
     async def _prepare(self) -> bool:
         try:
@@ -290,6 +300,11 @@ class PipelineWorkflow:
     def _stopping(self) -> bool:
         return self._cancelled or self._s.aborted
 
+    def _stop_reason(self) -> str:
+        if self._cancelled:
+            return f"cancelled: {self._cancel_reason}"
+        return self._s.reason if self._s.aborted else ""
+
     def _attempt_done(self, task_id: str, ok: bool, detail: str, counted: bool) -> None:
         """An attempt (dev step, then QA) is over: done, a fix queued, or a dead letter."""
         now = self._now()
@@ -341,9 +356,15 @@ class PipelineWorkflow:
             self._details()
             await workflow.wait_condition(lambda: INTEGRATION not in self._s.dead_letters or self._stopping())
 
+    def _ops_due(self) -> bool:
+        """Every task done or skipped, integration passed (or none): the plan's deploy is released."""
+        if self._req.plan.deploy is None or self._stopping() or self._status() != PipelineStatus.SUCCEEDED:
+            return False
+        return workflow.patched(OPS_PATCH)
+
     def _status(self, integration_failed: bool | None = None) -> PipelineStatus:
         failed = self._s.integration == "failed" if integration_failed is None else integration_failed
-        return run_status(self._s.tasks, self._cancelled, self._s.aborted, failed)
+        return ops_status(run_status(self._s.tasks, self._cancelled, self._s.aborted, failed), self._s.ops)
 
     # ---- signal, updates, query ----------------------------------------------------------------
 

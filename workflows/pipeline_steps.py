@@ -11,14 +11,17 @@ from temporalio.common import Priority, RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.pipeline import PipelineActivities
+    from activities.pipeline_metrics import PipelineMetricActivities
     from activities.pipeline_qa import PipelineQaActivities
     from coderunner.models.pipeline import (
         DevStepRequest,
         DevStepResult,
         PipelineRequest,
+        PipelineResult,
         PlanAnalysis,
         TaskSpec,
     )
+    from coderunner.models.pipeline_io import RunMetric
     from coderunner.models.pipeline_qa import QaStepRequest, QaStepResult
 
 from coderunner.decisions.pipeline_failures import INTEGRATION
@@ -102,4 +105,18 @@ async def run_integration(
         start_to_close_timeout=timedelta(seconds=timeout_s + 60),
         heartbeat_timeout=DEV_HEARTBEAT,
         retry_policy=DEV_RETRY,
+    )
+
+
+async def report_run(result: PipelineResult) -> None:
+    """The run's end for /metrics: its status, makespan and critical path (a local activity)."""
+    await workflow.execute_local_activity_method(
+        PipelineMetricActivities.pipeline_metric,
+        RunMetric(
+            pipeline=result.name,
+            status=result.status,
+            makespan_s=result.makespan_s,
+            critical_path_s=result.critical_path_s,
+        ),
+        start_to_close_timeout=timedelta(seconds=5),
     )

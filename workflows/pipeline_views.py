@@ -15,15 +15,19 @@ with workflow.unsafe.imports_passed_through():
         TaskStatus,
         TaskView,
     )
+    from coderunner.models.pipeline_ops import OPS_RUNNING
 
 from coderunner.decisions.circuit_breaker import describe as breaker_text
 from coderunner.decisions.pipeline_failures import work_queue
+from coderunner.decisions.pipeline_ops import ops_summary
 from coderunner.decisions.pipeline_schedule import pool_size, ready_queue
 
 
 def stage_of(s: PipelineState) -> str:
     if s.analysis is None:
         return "pm"
+    if s.ops is not None and s.ops.phase in OPS_RUNNING:
+        return "ops"
     return "done" if s.status not in (PipelineStatus.RUNNING, PipelineStatus.ANALYZING) else "dev"
 
 
@@ -66,7 +70,9 @@ def description(
         decisions=list(s.decisions),
         breaker=breaker_text(s.breaker, req.plan.failures.breaker) if qa else "",
         breaker_opened=s.breaker.opened,
+        breaker_phase=s.breaker.phase.value if qa else "",
         integration=s.integration,
+        ops=s.ops,
     )
 
 
@@ -89,6 +95,8 @@ def details_text(req: PipelineRequest, s: PipelineState, d: PipelineDescription)
                 f" (`coderunner pipeline dlq list {name}/{req.run}`):"
                 f" {', '.join(x.task for x in d.dead_letters)}."
             )
+    if s.ops is not None:
+        text += f"\n\n{ops_summary(s.ops)}"
     if s.reason:
         text += f"\n\n{s.reason}"
     return text
@@ -114,4 +122,5 @@ def result_of(req: PipelineRequest, s: PipelineState, now_s: float) -> PipelineR
         workspace=f"{req.runs_dir}/{req.plan.name}/{req.run}/workspace",
         skipped=having(TaskStatus.SKIPPED),
         dead=sorted(s.dead_letters),
+        ops=s.ops,
     )

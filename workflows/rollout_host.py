@@ -110,9 +110,11 @@ class RolloutHost:
         if req.config_version is not None and config is not None:
             config = config.model_copy(update={"version": req.config_version})
         try:
+            build = {k: v for k, v in (("command", req.command), ("working_dir", req.working_dir),
+                                         ("health_path", req.health_path)) if v is not None}
             return DeploymentSpec.model_validate(
                 {**base.model_dump(), "version": req.version, "env": {**base.env, **req.env},
-                 "config": config.model_dump() if config else None})
+                 "config": config.model_dump() if config else None, **build})
         except ValidationError as err:  # a plain ValueError reaches the caller as "refused, bad input"
             raise ValueError("invalid rollout: " + "; ".join(e["msg"] for e in err.errors())) from None
 

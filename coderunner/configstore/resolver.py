@@ -1,5 +1,5 @@
 """The worker's side of injection: ConfigRef -> decrypted values, for the activity that starts an
-instance and for nothing else.
+instance and for a pipeline agent that needs an endpoint and its key (coderunner/agents).
 
 Opened lazily, so a worker whose deployments use no config never needs the master key; a missing
 key or an unknown reference surfaces as a clear, non-secret error on the instance.
@@ -36,3 +36,9 @@ class ConfigResolver:
 
     def resolve(self, ref: ConfigRef) -> dict[str, str]:
         return self.service().resolve(ref)
+
+    def resolve_latest(self, ref: ConfigRef) -> dict[str, str]:
+        """The values of `ref`'s version, or of its environment's latest version when it has none."""
+        if ref.version is None:
+            ref = ref.model_copy(update={"version": self.service().head(ref.project, ref.environment)})
+        return self.resolve(ref)

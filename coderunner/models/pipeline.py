@@ -10,11 +10,13 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 from pathlib import PurePosixPath
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from coderunner.models.breaker import Breaker
+from coderunner.models.pipeline_agent import AgentSpec
+from coderunner.models.pipeline_ops import DeploySpec, OpsState
 from coderunner.models.pipeline_qa import DeadLetter, DecisionRecord, FailurePolicy, TaskOverride
 from coderunner.models.rollout import parse_duration
 
@@ -26,45 +28,10 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class CommandAgent(Strict):
-    """The built-in agent: runs a shell-free argv (or a `sh -c` string) in the task's workspace."""
-
-    kind: Literal["command"] = "command"
-    dev: list[str] | str = Field(description="the dev command: argv list, or one string run by sh -c")
-    qa: list[str] | str | None = Field(default=None, description="the QA command, run after each dev step")
-    version: str = "1"
-    timeout: float | None = Field(default=None, description="seconds (or 30s, 2m); default 4x estimate")
-
-    @field_validator("dev", "qa")
-    @classmethod
-    def _dev_not_empty(cls, value: list[str] | str | None) -> list[str] | str | None:
-        if value is None:
-            return value
-        if not value or (isinstance(value, list) and not all(isinstance(a, str) and a for a in value)):
-            raise ValueError("must be a non-empty command, e.g. dev: [python, gen.py] or dev: 'make x'")
-        return value
-
-    @field_validator("timeout", mode="before")
-    @classmethod
-    def _timeout(cls, value: Any) -> float | None:
-        return None if value is None else parse_duration(value, "timeout")
-
-    def argv(self) -> list[str]:
-        return as_argv(self.dev)
-
-    def qa_argv(self) -> list[str] | None:
-        return None if self.qa is None else as_argv(self.qa)
-
-
-def as_argv(command: list[str] | str) -> list[str]:
-    """A command as argv: a list as is, a string through `sh -c`."""
-    return ["sh", "-c", command] if isinstance(command, str) else list(command)
-
-
 class TaskSpec(Strict):
     id: str
     owns: list[str] = Field(description="project-relative files this task produces or changes")
-    agent: CommandAgent
+    agent: AgentSpec
     estimate: float = Field(description="expected duration (seconds, or 30s, 2m) for the critical path")
     depends_on: list[str] = []
     env: dict[str, str] = {}
@@ -112,6 +79,7 @@ class PlanSpec(Strict):
     pool: PoolBounds = PoolBounds()
     failures: FailurePolicy = FailurePolicy()
     integration: list[str] | str | None = Field(default=None, description="run once over the workspace")
+    deploy: DeploySpec | None = Field(default=None, description="the Ops stage: release as a canary")
 
     def task(self, task_id: str) -> TaskSpec:
         return next(t for t in self.tasks if t.id == task_id)
@@ -168,6 +136,7 @@ class _PlanHead(Strict):
     pool: PoolBounds = PoolBounds()
     failures: FailurePolicy = FailurePolicy()
     integration: list[str] | str | None = None
+    deploy: DeploySpec | None = None
 
     @field_validator("integration")
     @classmethod
@@ -333,6 +302,7 @@ class PipelineRequest(Strict):
     project_dir: str = Field(description="absolute path of the project the plan names")
     run: str
     runs_dir: str = Field(description="absolute dir holding run workspaces and the result cache")
+    releases_dir: str = Field(default="", description="absolute dir the Ops stage releases into")
 
 
 class TaskState(Strict):
@@ -364,6 +334,7 @@ class PipelineState(Strict):
     overrides: dict[str, TaskOverride] = {}
     aborted: bool = False
     integration: str = Field(default="", description="'' (not yet), passed, failed, skipped")
+    ops: OpsState | None = None
 
 
 class PipelineInput(Strict):
@@ -424,7 +395,9 @@ class PipelineDescription(Strict):
     decisions: list[DecisionRecord] = []
     breaker: str = ""
     breaker_opened: int = 0
+    breaker_phase: str = Field(default="", description="closed, open, half_open ('' before QA)")
     integration: str = ""
+    ops: OpsState | None = None
 
 
 class PipelineResult(Strict):
@@ -441,6 +414,7 @@ class PipelineResult(Strict):
     workspace: str
     skipped: list[str] = []
     dead: list[str] = []
+    ops: OpsState | None = Field(default=None, description="what was deployed and the rollout's verdict")
 
 
 def workflow_id_for(name: str, run: str) -> str:

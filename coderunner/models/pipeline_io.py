@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from coderunner.models.pipeline import PlanAnalysis
+from coderunner.models.pipeline import PipelineStatus, PlanAnalysis
 
 
 class PrepareResult(BaseModel):
@@ -13,3 +13,14 @@ class PrepareResult(BaseModel):
     analysis: PlanAnalysis
     workspace: str
     files: int
+
+
+class RunMetric(BaseModel):
+    """A finished run, reported once by the workflow (local activity `pipeline_metric`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pipeline: str
+    status: PipelineStatus
+    makespan_s: float
+    critical_path_s: float

@@ -42,6 +42,10 @@ class RolloutRequest(BaseModel):
     abort_cleanup_s: float = Field(default=2.0, ge=0, description="canary kept this long after an abort")
     actor: str = "cli"
     reason: str = ""
+    # a new build elsewhere (a pipeline's release): the canary's command, dir and health path
+    command: list[str] | None = Field(default=None, min_length=1, description="default: the spec's")
+    working_dir: str | None = Field(default=None, description="default: the spec's")
+    health_path: str | None = Field(default=None, pattern=r"^/", description="default: the spec's")
 
 
 class RolloutStarted(BaseModel):

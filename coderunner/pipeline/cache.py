@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from coderunner.models.pipeline import TaskSpec
 from coderunner.pipeline.workspace import sha256_file
@@ -19,9 +20,10 @@ from coderunner.pipeline.workspace import sha256_file
 AGENT_IDENTITY = "coderunner.command-agent"
 
 
-def cache_key(task: TaskSpec, inputs: dict[str, str | None]) -> str:
+def cache_key(task: TaskSpec, inputs: dict[str, str | None], identity: list[Any] | None = None) -> str:
+    """`identity`: the agent's cache identity (coderunner/agents); default the command agent's."""
     material = {
-        "agent": [AGENT_IDENTITY, task.agent.kind, task.agent.version],
+        "agent": identity or [AGENT_IDENTITY, task.agent.kind, task.agent.version],
         "command": task.agent.argv(),
         "env": sorted(task.env.items()),
         "config": task.config,

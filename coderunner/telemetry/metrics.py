@@ -146,3 +146,67 @@ AUTOSCALE_BUDGET = _live(
     "Monthly budget of a deployment with autoscaling on (currency units)",
     "deployment",
 )
+
+# -- delivery pipelines (label `pipeline` = the plan's name; `run` where a run is meant) -------------
+# counted where they happen (activities/pipeline.py, activities/pipeline_qa.py)
+PIPELINE_ATTEMPTS = Counter(
+    "coderunner_pipeline_attempts",
+    "Pipeline steps finished, by stage (dev | qa | integration) and outcome (ok | failed | cached)",
+    ["pipeline", "stage", "outcome"],
+    registry=REGISTRY,
+)
+PIPELINE_CACHE_HITS = Counter(
+    "coderunner_pipeline_cache_hits", "Dev steps answered from the result cache", ["pipeline"],
+    registry=REGISTRY,
+)
+PIPELINE_CACHE_LOOKUPS = Counter(
+    "coderunner_pipeline_cache_lookups",
+    "Result cache lookups; hit rate = hits / lookups, misses = lookups - hits",
+    ["pipeline"],
+    registry=REGISTRY,
+)
+# reported by the workflow once a run ends (a local activity, like `rollout_metric`)
+PIPELINE_RUNS = Counter(
+    "coderunner_pipeline_runs", "Pipeline runs ended, by status", ["pipeline", "status"], registry=REGISTRY
+)
+PIPELINE_MAKESPAN = Gauge(
+    "coderunner_pipeline_makespan_seconds",
+    "Wall time of the pipeline's last finished run (PM to Ops)",
+    ["pipeline"],
+    registry=REGISTRY,
+)
+PIPELINE_MAKESPAN_RATIO = Gauge(
+    "coderunner_pipeline_makespan_ratio",
+    "The last finished run's makespan / its estimated critical path (1 = as fast as the plan allows)",
+    ["pipeline"],
+    registry=REGISTRY,
+)
+# read live at every scrape from the `describe` of every running pipeline (telemetry/pipelines.py)
+PIPELINE_QUEUE_DEPTH = _live(
+    "coderunner_pipeline_queue_depth", "Tasks ready to run but waiting for a sandbox", "pipeline", "run"
+)
+PIPELINE_RUNNING = _live(
+    "coderunner_pipeline_tasks_running", "Tasks running now (dev or QA)", "pipeline", "run"
+)
+PIPELINE_POOL_SIZE = _live(
+    "coderunner_pipeline_pool_size", "Sandboxes the run may use now", "pipeline", "run"
+)
+PIPELINE_DLQ = _live(
+    "coderunner_pipeline_dlq_size", "Dead letters waiting for a person's decision", "pipeline", "run"
+)
+PIPELINE_BREAKER_OPEN = _live(
+    "coderunner_pipeline_breaker_open", "1 while the run's circuit breaker is open, else 0", "pipeline", "run"
+)
+PIPELINE_BREAKER_STATE = _live(
+    "coderunner_pipeline_breaker_state", "1 for the breaker's state (closed | open | half_open)",
+    "pipeline", "run", "state",
+)
+PIPELINE_ELAPSED = _live(
+    "coderunner_pipeline_elapsed_seconds", "Wall time since the run started", "pipeline", "run"
+)
+PIPELINE_CRITICAL_PATH = _live(
+    "coderunner_pipeline_critical_path_seconds", "The run's estimated critical path", "pipeline", "run"
+)
+PIPELINE_LIVE_GAUGES = (PIPELINE_QUEUE_DEPTH, PIPELINE_RUNNING, PIPELINE_POOL_SIZE, PIPELINE_DLQ,
+                        PIPELINE_BREAKER_OPEN, PIPELINE_BREAKER_STATE, PIPELINE_ELAPSED,
+                        PIPELINE_CRITICAL_PATH)

@@ -1,7 +1,8 @@
 """The worker's /metrics: CodeRunner's registry plus the Temporal SDK's own Prometheus text.
 
 The SDK serves its metrics on an internal loopback port; we append them so Prometheus scrapes one URL.
-With a `LiveSource`, each scrape first reads every live deployment's state (telemetry/live.py).
+With a `LiveSource`, each scrape first reads every live deployment's state (telemetry/live.py), with
+a `PipelineSource` every running pipeline's (telemetry/pipelines.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from prometheus_client import generate_latest
 from coderunner.store.repository import Store
 from coderunner.telemetry.live import LiveSource
 from coderunner.telemetry.metrics import DEPLOYMENTS, INSTANCES, REGISTRY
+from coderunner.telemetry.pipelines import PipelineSource
 
 log = logging.getLogger("coderunner.metrics")
 
@@ -37,12 +39,14 @@ async def _refresh_from_store(store: Store) -> list[str]:
     return [record.name for record in records]
 
 
-def build_metrics_app(store: Store, sdk_metrics_url: str | None, live: LiveSource | None = None
-                      ) -> web.Application:
+def build_metrics_app(store: Store, sdk_metrics_url: str | None, live: LiveSource | None = None,
+                      pipelines: PipelineSource | None = None) -> web.Application:
     async def metrics(_: web.Request) -> web.Response:
         names = await _refresh_from_store(store)
         if live is not None:
             await live.refresh(names)
+        if pipelines is not None:
+            await pipelines.refresh()
         body = generate_latest(REGISTRY).decode()
         if sdk_metrics_url:
             try:

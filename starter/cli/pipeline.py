@@ -2,7 +2,8 @@
 
 A plan (YAML) names a project directory and its tasks (id, owns, agent.dev, estimate, depends_on,
 env). `analyze` and `graph` run nothing; `run` starts the PipelineWorkflow `pipeline/<name>/<run>`.
-A plan with any error (all are listed) or a dependency cycle exits 2 and starts nothing.
+A plan with any error (all are listed) or a dependency cycle exits 2 and starts nothing. A plan with
+`deploy` ends with the Ops stage: its result released as a canary rollout (or a new deployment).
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from typing import Annotated
 
 import typer
 
-from coderunner.models.pipeline import PlanAnalysis, PlanSpec
+from coderunner.agents.registry import check_agents
+from coderunner.decisions.pipeline_ops import ops_summary
+from coderunner.models.pipeline import PipelineDescription, PlanAnalysis, PlanSpec
+from coderunner.pipeline.planfile import PlanInvalid
 from coderunner.pipeline.runner import bwrap_path
 from starter.cli import pipeline_dlq
 from starter.cli.common import AsJson, Home, Reason, connect, fail, run, sub_app
@@ -37,10 +41,15 @@ GRAPHVIZ_FIX = "graphviz's `dot` is not installed — install it with `apt-get i
 
 
 def _offline(plan_path: Path) -> tuple[PlanSpec, Path, PlanAnalysis]:
+    """The plan validated (its agents too: installed here, options valid) and analysed; else exit 2."""
     try:
-        return load_and_analyze(plan_path)
+        prepared = load_and_analyze(plan_path)
     except UserError as err:
         fail(err, 2)
+    problems = check_agents(prepared[0])
+    if problems:
+        fail(UserError(str(PlanInvalid(str(plan_path), problems))), 2)
+    return prepared
 
 
 async def _pipes(home: str | None) -> Pipelines:
@@ -113,7 +122,7 @@ def run_(
 async def _watch(pipes: Pipelines, workflow_id: str) -> None:
     last = ""
     async for desc in pipes.watch(workflow_id):
-        text = views.status_text(desc)
+        text = _status_text(desc)
         if text != last:
             typer.echo(text + "\n")
             last = text
@@ -122,6 +131,8 @@ async def _watch(pipes: Pipelines, workflow_id: str) -> None:
         f"{result.status.value}: {result.done} done ({result.cached} cached), failed {result.failed or '-'},"
         f" blocked {result.blocked or '-'}; {result.makespan_s:.1f}s against a critical path of"
         f" {result.critical_path_s:g}s estimated; workspace {result.workspace}"
+        + (f"\n{ops_summary(result.ops)}" if result.ops else "")
+        + (f"\n{result.reason}" if result.reason else "")
     )
     if result.status.value != "succeeded":
         raise typer.Exit(1)
@@ -142,7 +153,7 @@ def status(
             await _watch(pipes, await pipes.resolve(run_ref))
             return
         desc = await pipes.describe(run_ref)
-        typer.echo(desc.model_dump_json(indent=2) if as_json else views.status_text(desc))
+        typer.echo(desc.model_dump_json(indent=2) if as_json else _status_text(desc))
 
     run(go)
 
@@ -175,3 +186,9 @@ def cancel(run_ref: Run, reason: Reason, home: Home = None) -> None:
         typer.echo(f"cancel requested for {workflow_id}")
 
     run(go)
+
+
+def _status_text(desc: PipelineDescription) -> str:
+    """The status view, ending with the Ops stage's line once it has started."""
+    text = views.status_text(desc)
+    return text if desc.ops is None else f"{text}\n{ops_summary(desc.ops)}"

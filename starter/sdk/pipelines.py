@@ -78,6 +78,13 @@ class Pipelines:
     def runs_dir(self) -> Path:
         return self.settings.home / RUNS_DIR
 
+    @property
+    def releases_dir(self) -> Path:
+        """Where the Ops stage releases a run's workspace: beside the state dir, never inside it
+        (sandboxed apps cannot see the state dir), e.g. `.coderunner-releases` next to `.coderunner`."""
+        home = self.settings.home.resolve()
+        return home.parent / f".{home.name.lstrip('.')}-releases"
+
     def analyze(self, path: str | Path) -> PlanAnalysis:
         return load_and_analyze(path)[2]
 
@@ -94,7 +101,13 @@ class Pipelines:
         `load_and_analyze(path)` when the caller has already done it (the CLI, before connecting)."""
         plan, project, analysis = prepared or load_and_analyze(path)
         run = run or new_run_id()
-        request = PipelineRequest(plan=plan, project_dir=str(project), run=run, runs_dir=str(self.runs_dir))
+        request = PipelineRequest(
+            plan=plan,
+            project_dir=str(project),
+            run=run,
+            runs_dir=str(self.runs_dir),
+            releases_dir=str(self.releases_dir),
+        )
         handle = await self.client.start_workflow(
             PipelineWorkflow.run,
             PipelineInput(request=request),

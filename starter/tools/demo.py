@@ -1,6 +1,7 @@
 """`coderunner demo`: the foundation story end to end on the embedded stack, narrated; then the
-canary rollout stories (starter/tools/demo_rollouts.py) and config released as a canary
-(starter/tools/demo_config.py)."""
+canary rollout stories (starter/tools/demo_rollouts.py), config released as a canary
+(starter/tools/demo_config.py) and a delivery pipeline released by its Ops stage
+(starter/tools/demo_pipeline.py)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from starter.sdk.errors import OperationError
 from starter.sdk.specfile import load_spec
 from starter.stack import control as stack_mod
 from starter.tools.demo_config import config_stories
+from starter.tools.demo_pipeline import pipeline_story
 from starter.tools.demo_rollouts import rollout_stories
 from starter.views.tables import description
 
@@ -101,6 +103,7 @@ async def run_demo(home: Path, repo: Path) -> None:
 
     await rollout_stories(cr, name, say)
     await config_stories(cr, repo, DEMO_TIMINGS, say)
+    await pipeline_story(cr, repo, DEMO_TIMINGS, say)
 
     url = f"{stack['ui_url']}/namespaces/default/workflows/{quote('deployment/' + name, safe='')}"
     say("every step is in the Temporal Web UI:")
