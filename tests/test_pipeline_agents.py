@@ -185,15 +185,20 @@ async def test_chat_agent_with_a_wrong_key_or_no_config(stub: Stub, tmp_path: Pa
 # ---- in a pipeline, on the real stack -------------------------------------------------------------
 
 
-async def test_a_pipeline_task_done_by_the_chat_agent_with_a_fix_attempt(
-    cr: CodeRunner, store: Store, home: Path, stub: Stub, tmp_path: Path, name: str
-) -> None:
-    project = f"llm-{name}"
+def configure_stub(store: Store, home: Path, project: str, stub: Stub) -> str:
+    """The chat agent's endpoint, model and key (a secret) in the config store, as a user sets them."""
     ConfigResolver(store.engine, home).service().write(project, "development", [
         ConfigChange(key="OPENAI_BASE_URL", value=stub.url),
         ConfigChange(key="OPENAI_MODEL", value="stub-model"),
         ConfigChange(key="OPENAI_API_KEY", value=API_KEY, secret=True),
     ], actor="test")
+    return project
+
+
+async def test_a_pipeline_task_done_by_the_chat_agent_with_a_fix_attempt(
+    cr: CodeRunner, store: Store, home: Path, stub: Stub, tmp_path: Path, name: str
+) -> None:
+    project = configure_stub(store, home, f"llm-{name}", stub)
     # the first answer fails QA; the fix attempt carries the QA output, and the answer is right
     stub.reply = lambda body: answer({"greet.py": GOOD if "previous attempt failed" in
                                       body["messages"][-1]["content"] else BAD})
@@ -218,12 +223,7 @@ async def test_a_pipeline_task_done_by_the_chat_agent_with_a_fix_attempt(
 async def test_a_retryable_answer_is_retried_without_spending_an_attempt(
     cr: CodeRunner, store: Store, home: Path, stub: Stub, tmp_path: Path, name: str
 ) -> None:
-    project = f"llm-{name}"
-    ConfigResolver(store.engine, home).service().write(project, "development", [
-        ConfigChange(key="OPENAI_BASE_URL", value=stub.url),
-        ConfigChange(key="OPENAI_MODEL", value="stub-model"),
-        ConfigChange(key="OPENAI_API_KEY", value=API_KEY, secret=True),
-    ], actor="test")
+    project = configure_stub(store, home, f"llm-{name}", stub)
     busy = [web.json_response({"error": "overloaded"}, status=503)]
     stub.reply = lambda body: busy.pop() if busy else answer({"greet.py": GOOD})
     (tmp_path / "project").mkdir()
