@@ -178,8 +178,10 @@ async def _query(base: str, promql: str, timeout_s: float = 60) -> list[dict[str
     async with httpx.AsyncClient(timeout=5) as http:
         while True:
             try:
-                body = (await http.get(f"{base}/api/v1/query", params={"query": promql})).json()
-                if body["status"] == "success" and body["data"]["result"]:
+                answer = await http.get(f"{base}/api/v1/query", params={"query": promql})
+                # while its storage opens, Prometheus answers 503 "Service Unavailable" in plain text
+                body = answer.json() if answer.status_code == 200 else {}
+                if body.get("status") == "success" and body["data"]["result"]:
                     result: list[dict[str, object]] = body["data"]["result"]
                     return result
             except httpx.HTTPError:
@@ -198,7 +200,7 @@ async def test_real_prometheus_scrapes_the_worker_and_loads_the_rules(scene: Sce
     assert await _query(prometheus, "temporal_worker_task_slots_available")  # the SDK's, same scrape
     deadline = time.monotonic() + 30
     async with httpx.AsyncClient(timeout=5) as http:
-        while True:  # health is "unknown" until a group's first evaluation
+        while True:  # health is "unknown" until a group's first evaluation (Prometheus is up: it answered)
             groups = (await http.get(f"{prometheus}/api/v1/rules")).json()["data"]["groups"]
             rules = {r["name"]: r["health"] for g in groups for r in g["rules"]}
             if "unknown" not in rules.values() or time.monotonic() > deadline:
