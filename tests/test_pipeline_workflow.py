@@ -184,11 +184,16 @@ def test_cli_analyze_and_graph(tmp_path: Path) -> None:
     )
     assert '"tax" -> "checkout" [tooltip="shop/checkout.py imports shop/tax.py"];' in dot.stdout
     bad = coderunner("pipeline", "graph", str(EXAMPLE / "plan.yaml"), "--format", "gif")
-    assert bad.returncode == 2 and "--format" in bad.stderr
+    assert bad.returncode == 2 and "'gif' is not a format" in bad.stderr
+    # -o is the format, as in every command; the old `-f svg -o FILE` says how to write it now
+    old = coderunner("pipeline", "graph", str(EXAMPLE / "plan.yaml"), "-f", "svg", "-o",
+                     str(tmp_path / "o.svg"))
+    assert old.returncode == 2 and f"use --file {tmp_path / 'o.svg'}" in old.stderr
+    assert not (tmp_path / "o.svg").exists()
     if shutil.which("dot") is None and os.environ.get("CI") != "true":  # under CI: fail, never skip
         pytest.skip("graphviz is not installed here (`.ci/run` installs it)")
     svg = coderunner(
-        "pipeline", "graph", str(EXAMPLE / "plan.yaml"), "-f", "svg", "-o", str(tmp_path / "g.svg")
+        "pipeline", "graph", str(EXAMPLE / "plan.yaml"), "-o", "svg", "--file", str(tmp_path / "g.svg")
     )
     assert svg.returncode == 0, svg.stderr
     assert (

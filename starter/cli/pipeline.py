@@ -71,14 +71,21 @@ def analyze(plan: Plan, as_json: AsJson = False) -> None:
 @app.command()
 def graph(
     plan: Plan,
-    fmt: Annotated[str, Opt("--format", "-f", help="dot, svg or png")] = "dot",
+    fmt: Annotated[str, Opt("--output", "-o", "--format", help="dot, svg or png")] = "dot",
     output: Annotated[
-        Path | None, Opt("--output", "-o", help="file to write [default: stdout for dot]")
+        Path | None, Opt("--file", "-f", help="file to write [default: stdout for dot, NAME.FORMAT else]")
     ] = None,
 ) -> None:
-    """The task graph with the critical path in red (Graphviz); svg/png need `dot` installed."""
+    """The task graph with the critical path in red (Graphviz); svg/png need `dot` installed.
+
+    `-o` is the format, as in every other command; `--file` names the file:
+    `coderunner pipeline graph plan.yaml -o svg --file plan.svg`."""
     if fmt not in FORMATS:
-        fail(UserError(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}"), 2)
+        hint = f"; to write a file use --file {fmt}" if "." in fmt or "/" in fmt else ""
+        fail(UserError(f"-o/--output: {fmt!r} is not a format — use one of {', '.join(FORMATS)}{hint}"), 2)
+    if output is not None and str(output) in FORMATS:
+        fail(UserError(f"--file/-f: {str(output)!r} is a format, not a file — the format is -o {output}, "
+                       "the file --file PATH"), 2)
     spec, _project, analysis = _offline(plan)
     text = views.dot_text(spec, analysis)
     if fmt == "dot":
