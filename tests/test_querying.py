@@ -81,6 +81,26 @@ async def test_a_refused_query_is_asked_again_while_the_task_is_retried() -> Non
     assert await ask(query, "test", "q") == "ready" and answers == []
 
 
+async def test_a_query_nobody_answered_in_time_is_asked_again_then_is_no_worker() -> None:
+    """'Timeout expired': seen in CI right after `coderunner up` under load (its worker not polling yet)."""
+    unanswered = RPCError("Timeout expired", RPCStatusCode.CANCELLED, b"")
+    answers: list[RPCError | str] = [unanswered, "ready"]
+
+    async def query() -> str:
+        answer = answers.pop(0)
+        if isinstance(answer, RPCError):
+            raise answer
+        return answer
+
+    assert await ask(query, "deployment web", "q") == "ready"
+
+    async def never() -> str:
+        raise unanswered
+
+    with pytest.raises(NoWorker, match="no worker answered a query for deployment web within 0s"):
+        await ask(never, "deployment web", "q", wait_s=0)
+
+
 async def test_a_task_that_keeps_failing_is_named_and_no_poller_is_no_worker() -> None:
     async def refused() -> str:
         raise NOT_READY

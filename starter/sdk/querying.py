@@ -2,10 +2,11 @@
 
 The server refuses a query (FAILED_PRECONDITION, `WorkflowNotReadyFailure`) while the workflow's
 last task failed or timed out and is being retried — a worker that was slow for a few seconds, or one
-killed -9 whose task another worker takes over. That is not "no worker": it passes in seconds, so
-the query is asked again for a while; only a refusal for another reason says no worker is polling.
-Seen in CI as `no worker is polling` from `coderunner logs` and `describe --watch` while a worker
-was alive but loaded.
+killed -9 whose task another worker takes over — and a query no worker picks up in time ends in
+"Timeout expired" (a worker still starting, as right after `coderunner up`, or a busy one). Neither is
+"no worker" at first: both pass in seconds, so the query is asked again for a while. Seen in CI as
+`no worker is polling` from `coderunner logs` and `describe --watch` while a worker was alive but
+loaded, and as a bare "Timeout expired" from the first describe after `up`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from starter.sdk.errors import OperationError
 
 T = TypeVar("T")
 NOT_READY_WAIT_S = 20.0  # a workflow task timeout is seconds; a longer refusal is a real failure
+# no answer in time: no worker picked the query up (one still starting, or busy); asked again too
+UNANSWERED = {RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED}
 
 
 class NoWorker(OperationError):
@@ -44,10 +47,14 @@ async def ask(query: Callable[[], Awaitable[T]], what: str, task_queue: str,
         try:
             return await query()
         except RPCError as err:
-            if not_ready(err):
+            if not_ready(err) or err.status in UNANSWERED:
                 if loop.time() < deadline:
                     await asyncio.sleep(0.5)
                     continue
+                if err.status in UNANSWERED:
+                    raise NoWorker(f"no worker answered a query for {what} within {wait_s:g}s: is one "
+                                   f"polling {task_queue!r}? (`coderunner stack`; `coderunner up` starts one)"
+                                   ) from err
                 raise OperationError(
                     f"{what}: its workflow task has been failing for {wait_s:g}s — the worker's log and the "
                     "Temporal Web UI (the workflow's history) say why"

@@ -73,6 +73,15 @@ def _checks(home: Path, stack: dict[str, Any]) -> dict[str, Any]:
         except httpx.HTTPError:
             return False
 
+    def polling(url: str) -> bool:
+        """The worker serves /metrics before it polls; the SDK's poller gauge appears once it polls,
+        so `up` returns when a deploy's first query can be answered (under load that is seconds later)."""
+        try:
+            answer = httpx.get(url, timeout=1.0)
+        except httpx.HTTPError:
+            return False
+        return answer.status_code < 300 and "temporal_num_pollers" in answer.text
+
     sandbox_auth = {"Authorization": f"Bearer {read_or_create_token(layout.sandbox_token)}"}
     codec_auth = {"Authorization": f"Bearer {read_or_create_token(layout.codec_token)}"}
     return {
@@ -82,7 +91,7 @@ def _checks(home: Path, stack: dict[str, Any]) -> dict[str, Any]:
             "POST", stack["codec_url"] + "/decode", json={"payloads": []}, headers=codec_auth
         ),
         "sandbox host": lambda: http_ok("GET", stack["sandbox_url"] + "/v1/ping", headers=sandbox_auth),
-        "worker": lambda: http_ok("GET", stack["metrics_url"]),
+        "worker": lambda: polling(stack["metrics_url"]),
     }
 
 
