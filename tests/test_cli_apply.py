@@ -39,8 +39,12 @@ def test_redeploy_plan_rolls_out_what_a_rollout_carries_and_refuses_the_rest() -
     moved = plan_redeploy(current, live(version="v2", replicas=3, env={"VERSION": "v2", "TOKEN": "x"}))
     assert (moved.rollout, moved.version, moved.replicas, moved.refused) == (True, "v2", 3, [])
     assert moved.env == {"VERSION": "v2", "TOKEN": "x"}
-    for change, field in (({"command": ["python", "other.py"]}, "command"),
-                          ({"health_path": "/h"}, "health_path"),
+    rebuilt = plan_redeploy(current, live(version="v2", command=["python", "other.py"], working_dir="/srv"))
+    assert (rebuilt.rollout, rebuilt.command, rebuilt.working_dir, rebuilt.refused) == (
+        True, ["python", "other.py"], "/srv", [])  # the canary runs the new command; promotion keeps it
+    same_build = plan_redeploy(current, live(command=["python", "other.py"]))
+    assert same_build.refused and "command changed but the version is still v1" in same_build.refused[0]
+    for change, field in (({"health_path": "/h"}, "health_path"),
                           ({"resources": {"memory_mb": 64}}, "resources"),
                           ({"env": {"VERSION": "v2"}}, "TOKEN")):
         refused = plan_redeploy(current, live(version="v2", **change))

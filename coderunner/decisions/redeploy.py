@@ -20,7 +20,8 @@ from pydantic import BaseModel, Field
 
 from coderunner.models.deployment import DeploymentSpec
 
-NOT_CARRIED = ("command", "working_dir", "health_path", "resources", "isolation", "environment")
+NOT_CARRIED = ("health_path", "resources", "isolation", "environment")
+CARRIED = ("command", "working_dir")  # the canary's own; the deployment takes them on promotion
 
 
 class RedeployPlan(BaseModel):
@@ -29,6 +30,8 @@ class RedeployPlan(BaseModel):
     version: str = ""
     env: dict[str, str] = Field(default_factory=dict)  # merged over the live env by the workflow
     config_version: int | None = None
+    command: list[str] | None = None  # the canary's, when it changes
+    working_dir: str | None = None
     refused: list[str] = Field(default_factory=list)  # why it cannot go out, one line per reason
     notes: list[str] = Field(default_factory=list)
 
@@ -47,25 +50,31 @@ def plan_redeploy(live: DeploymentSpec, wanted: DeploymentSpec) -> RedeployPlan:
     config_moves = _config_version(live, wanted, fixed)
     if fixed:
         plan.refused.append(
-            f"cannot go out as a rollout: {', '.join(fixed)} — a rollout carries only a new version, env "
-            f"values and a config version; to change the rest, `coderunner delete {live.name}` and deploy "
-            "it again"
+            f"cannot go out as a rollout: {', '.join(fixed)} — a rollout carries a new version, env "
+            f"values, a config version, a command and a working_dir; to change the rest, `coderunner delete "
+            f"{live.name}` and deploy it again"
         )
         return plan
     plain = set(live.plain_env)
     env_moves = bool(set(wanted.env) - set(live.env)) or any(
         live.env[k] != v for k, v in wanted.env.items() if k in plain and k in live.env)
+    builds = [f for f in CARRIED if getattr(live, f) != getattr(wanted, f)]
     masked = sorted(k for k in wanted.env if k in live.env and k not in plain)
     if wanted.replicas != live.replicas:
         plan.replicas = wanted.replicas
     if wanted.version != live.version:
         plan.rollout, plan.env = True, dict(wanted.env)
         plan.config_version = config_moves
-    elif config_moves is not None and not env_moves:
+        if "command" in builds:
+            plan.command = list(wanted.command)
+        if "working_dir" in builds:
+            plan.working_dir = wanted.working_dir
+    elif config_moves is not None and not env_moves and not builds:
         plan.rollout, plan.config_version = True, config_moves
-    elif env_moves:
+    elif env_moves or builds:
+        what = " and ".join([*(["env"] if env_moves else []), *builds])
         plan.refused.append(
-            f"env changed but the version is still {live.version}: a changed spec goes out as a canary "
+            f"{what} changed but the version is still {live.version}: a changed spec goes out as a canary "
             f"rollout of a new version — deploy it with --version (e.g. {_next(live.version)})")
     if masked and not plan.rollout:
         plan.notes.append(f"env {', '.join(masked)}: masked values are not compared — if one of them "

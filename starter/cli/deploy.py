@@ -183,7 +183,8 @@ async def redeploy(cr: CodeRunner, live: DeploymentSpec, wanted: DeploymentSpec,
         return
     why = reason or "deploy: spec changed"
     started = await cr.rollouts.start(live.name, plan.version, env=plan.env,
-                                      config_version=plan.config_version, reason=why)
+                                      config_version=plan.config_version, command=plan.command,
+                                      working_dir=plan.working_dir, reason=why)
     weights = " → ".join(f"{w}%" for w in started.weights)
     typer.echo(f"{live.name} exists: rolling out {started.from_version} → {started.version} as a canary, "
                f"weights {weights} (workflow {started.workflow_id}); "
