@@ -44,8 +44,11 @@ def test_redeploy_plan_rolls_out_what_a_rollout_carries_and_refuses_the_rest() -
         True, ["python", "other.py"], "/srv", [])  # the canary runs the new command; promotion keeps it
     same_build = plan_redeploy(current, live(command=["python", "other.py"]))
     assert same_build.refused and "command changed but the version is still v1" in same_build.refused[0]
-    for change, field in (({"health_path": "/h"}, "health_path"),
-                          ({"resources": {"memory_mb": 64}}, "resources"),
+    limits = plan_redeploy(current, live(version="v2", health_path="/h", resources={"memory_mb": 64}))
+    assert (limits.rollout, limits.health_path, limits.refused) == (True, "/h", [])
+    assert limits.resources is not None and limits.resources.memory_mb == 64
+    for change, field in (({"isolation": "none"}, "isolation"),
+                          ({"environment": "prod"}, "environment"),
                           ({"env": {"VERSION": "v2"}}, "TOKEN")):
         refused = plan_redeploy(current, live(version="v2", **change))
         assert refused.refused and field in refused.refused[0] and not refused.rollout, change
@@ -68,8 +71,8 @@ async def test_deploy_of_an_existing_name_goes_out_as_a_rollout(cli_env: dict[st
         assert "would roll out v1 → v2 as a canary" in preview.stdout
         assert (await cr.describe(name)).spec.replicas == 1  # a dry run changes nothing
         refused = await acoderunner("deploy", SPEC, "--name", name, "--replicas", "1", "--version", "v2",
-                                    "--health-path", "/ready", env=cli_env)
-        assert refused.returncode == 2 and "health_path changed" in refused.stderr
+                                    "--environment", "production", env=cli_env)
+        assert refused.returncode == 2 and "environment changed" in refused.stderr
         assert "delete" in refused.stderr and (await cr.describe(name)).rollout is None
         applied = await acoderunner("deploy", SPEC, "--name", name, "--replicas", "2", "--version", "v2",
                                     "--env", "VERSION=v2", env=cli_env)
@@ -82,8 +85,18 @@ async def test_deploy_of_an_existing_name_goes_out_as_a_rollout(cli_env: dict[st
         await cr.rollouts.promote(name, full=True)
         done = await cr.rollouts.wait(name, lambda s: s.phase in FINISHED_PHASES, timeout_s=120)
         assert done.phase.value == "promoted"
-        again = await acoderunner("deploy", SPEC, "--name", name, "--replicas", "2", "--version", "v2",
-                                  "--env", "VERSION=v2", *FAST, env=cli_env)
+        # a new health path goes out in the canary too, which the sweep probes at its own path
+        probed = await acoderunner("deploy", SPEC, "--name", name, "--replicas", "2", "--version", "v3",
+                                   "--env", "VERSION=v3", "--health-path", "/", env=cli_env)
+        assert probed.returncode == 0 and "rolling out v2 → v3 as a canary" in probed.stdout, probed.stderr
+        await cr.rollouts.wait(name, lambda s: s.canary_weight > 0, timeout_s=60)
+        await cr.rollouts.promote(name, full=True)
+        done = await cr.rollouts.wait(name, lambda s: s.phase in FINISHED_PHASES, timeout_s=120)
+        assert done.phase.value == "promoted", done.outcome
+        desc = await cr.describe(name)
+        assert desc.spec.health_path == "/" and desc.replacements == 0
+        again = await acoderunner("deploy", SPEC, "--name", name, "--replicas", "2", "--version", "v3",
+                                  "--env", "VERSION=v3", "--health-path", "/", *FAST, env=cli_env)
         assert again.returncode == 0 and "no change" in again.stdout, again.stderr
         # timings belong to the deployment's creation: said, not silently dropped
         assert "--sweep-interval and --health-deadline apply when a deployment is created" in again.stderr

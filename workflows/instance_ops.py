@@ -42,6 +42,10 @@ def failure_message(err: BaseException) -> str:
     return str(err)
 
 
+# a canary whose spec has another health path is probed at its own path in the sweep
+CANARY_HEALTH_PATH = "sweep-probes-canary-health-path"
+
+
 class InstanceOps:
     def __init__(self, state: DeploymentState, timings: DeploymentTimings) -> None:
         self.state = state
@@ -185,13 +189,23 @@ class InstanceOps:
         self.state.status, self.state.status_reason = DeploymentStatus(status), reason
 
     async def check(self) -> CheckReport:
+        """One sweep's observations. A canary built with another health path is probed at its own
+        (patched: before, every instance was probed at the live spec's path and such a canary was
+        replaced as unhealthy)."""
+        live_path = self.state.spec.health_path
+        spec = self.state.rollout_spec
+        if spec is None or spec.health_path == live_path or not workflow.patched(CANARY_HEALTH_PATH):
+            return await self._check([r.instance_id for r in self.state.instances], live_path)
+        canaries = {r.instance_id for r in self.canary()}
+        stable = [r.instance_id for r in self.state.instances if r.instance_id not in canaries]
+        found = await self._check(stable, live_path, f" at {live_path}")
+        canary = await self._check(sorted(canaries), spec.health_path, f" at {spec.health_path}")
+        return CheckReport(observations=[*found.observations, *canary.observations])
+
+    async def _check(self, ids: list[str], path: str, where: str = "") -> CheckReport:
         return await workflow.execute_activity_method(
             SandboxActivities.check_instances,
-            CheckRequest(
-                deployment=self.name,
-                instance_ids=[r.instance_id for r in self.state.instances],
-                health_path=self.state.spec.health_path,
-            ),
-            summary=f"health sweep of {len(self.state.instances)} instances",
+            CheckRequest(deployment=self.name, instance_ids=ids, health_path=path),
+            summary=f"health sweep of {len(ids)} instances{where}",
             **SANDBOX_CALL,
         )

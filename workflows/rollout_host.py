@@ -110,8 +110,11 @@ class RolloutHost:
         if req.config_version is not None and config is not None:
             config = config.model_copy(update={"version": req.config_version})
         try:
-            build = {k: v for k, v in (("command", req.command), ("working_dir", req.working_dir),
-                                         ("health_path", req.health_path)) if v is not None}
+            build: dict[str, object] = {
+                k: v for k, v in (("command", req.command), ("working_dir", req.working_dir),
+                                  ("health_path", req.health_path)) if v is not None}
+            if req.resources is not None:
+                build["resources"] = req.resources.model_dump()
             return DeploymentSpec.model_validate(
                 {**base.model_dump(), "version": req.version, "env": {**base.env, **req.env},
                  "config": config.model_dump() if config else None, **build})

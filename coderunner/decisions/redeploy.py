@@ -19,9 +19,10 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from coderunner.models.deployment import DeploymentSpec
+from coderunner.models.sandbox import Resources
 
-NOT_CARRIED = ("health_path", "resources", "isolation", "environment")
-CARRIED = ("command", "working_dir")  # the canary's own; the deployment takes them on promotion
+NOT_CARRIED = ("isolation", "environment")
+CARRIED = ("command", "working_dir", "health_path", "resources")  # the canary's; kept on promotion
 
 
 class RedeployPlan(BaseModel):
@@ -32,6 +33,8 @@ class RedeployPlan(BaseModel):
     config_version: int | None = None
     command: list[str] | None = None  # the canary's, when it changes
     working_dir: str | None = None
+    health_path: str | None = None
+    resources: Resources | None = None
     refused: list[str] = Field(default_factory=list)  # why it cannot go out, one line per reason
     notes: list[str] = Field(default_factory=list)
 
@@ -51,8 +54,8 @@ def plan_redeploy(live: DeploymentSpec, wanted: DeploymentSpec) -> RedeployPlan:
     if fixed:
         plan.refused.append(
             f"cannot go out as a rollout: {', '.join(fixed)} — a rollout carries a new version, env "
-            f"values, a config version, a command and a working_dir; to change the rest, `coderunner delete "
-            f"{live.name}` and deploy it again"
+            f"values, a config version, command, working_dir, health_path and resources; to change the "
+            f"rest, `coderunner delete {live.name}` and deploy it again"
         )
         return plan
     plain = set(live.plain_env)
@@ -65,10 +68,8 @@ def plan_redeploy(live: DeploymentSpec, wanted: DeploymentSpec) -> RedeployPlan:
     if wanted.version != live.version:
         plan.rollout, plan.env = True, dict(wanted.env)
         plan.config_version = config_moves
-        if "command" in builds:
-            plan.command = list(wanted.command)
-        if "working_dir" in builds:
-            plan.working_dir = wanted.working_dir
+        for field in builds:
+            setattr(plan, field, getattr(wanted, field))
     elif config_moves is not None and not env_moves and not builds:
         plan.rollout, plan.config_version = True, config_moves
     elif env_moves or builds:

@@ -25,7 +25,7 @@ from coderunner.models.rollout import (
     WeightTally,
     WindowVerdict,
 )
-from coderunner.models.sandbox import BackendStats
+from coderunner.models.sandbox import BackendStats, Resources
 
 
 class RolloutRequest(BaseModel):
@@ -46,6 +46,7 @@ class RolloutRequest(BaseModel):
     command: list[str] | None = Field(default=None, min_length=1, description="default: the spec's")
     working_dir: str | None = Field(default=None, description="default: the spec's")
     health_path: str | None = Field(default=None, pattern=r"^/", description="default: the spec's")
+    resources: Resources | None = Field(default=None, description="the canary's limits; default: the spec's")
 
 
 class RolloutStarted(BaseModel):

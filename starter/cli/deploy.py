@@ -184,7 +184,8 @@ async def redeploy(cr: CodeRunner, live: DeploymentSpec, wanted: DeploymentSpec,
     why = reason or "deploy: spec changed"
     started = await cr.rollouts.start(live.name, plan.version, env=plan.env,
                                       config_version=plan.config_version, command=plan.command,
-                                      working_dir=plan.working_dir, reason=why)
+                                      working_dir=plan.working_dir, health_path=plan.health_path,
+                                      resources=plan.resources, reason=why)
     weights = " → ".join(f"{w}%" for w in started.weights)
     typer.echo(f"{live.name} exists: rolling out {started.from_version} → {started.version} as a canary, "
                f"weights {weights} (workflow {started.workflow_id}); "

@@ -38,6 +38,7 @@ from coderunner.models.rollout_api import (
 )
 from coderunner.models.rollout_history import RolloutRevision, UndoOutcome
 from coderunner.models.rollout_view import RolloutView
+from coderunner.models.sandbox import Resources
 from starter.sdk.deployments import Deployments
 from starter.sdk.errors import OperationError, UserError, update_failure
 from starter.sdk.querying import ask
@@ -74,6 +75,8 @@ class Rollouts:
         scale_down_delay_s: float = 30.0,
         command: list[str] | None = None,
         working_dir: str | None = None,
+        health_path: str | None = None,
+        resources: Resources | None = None,
         abort_cleanup_s: float = 2.0,
         actor: str = "cli",
         reason: str = "",
@@ -86,6 +89,8 @@ class Rollouts:
                 config_version=config_version,
                 command=command,
                 working_dir=working_dir,
+                health_path=health_path,
+                resources=resources,
                 strategy=strategy or RolloutStrategy.model_validate({}),
                 scale_down_delay_s=scale_down_delay_s,
                 abort_cleanup_s=abort_cleanup_s,
