@@ -206,11 +206,16 @@ async def test_deploy_dry_run_shows_what_would_change_and_changes_nothing(
     try:
         changed = await acoderunner("deploy", "examples/demo_app/spec.yaml", "--name", name,
                                     "--replicas", "3", "--version", "v2", "--dry-run", env=cli_env)
-        # the test spec runs app.py by absolute path: a command a rollout cannot carry, so refused (2)
-        assert changed.returncode == 2 and "would be refused" in changed.stderr, changed.stderr
+        # the test spec runs app.py by absolute path: the canary would carry that command too
+        assert changed.returncode == 0, changed.stderr
         assert "replicas: 1 → 3" in changed.stdout and "version: v1 → v2" in changed.stdout
-        assert "refused: cannot go out as a rollout: command changed" in changed.stdout
-        assert (await cr.describe(name)).spec.replicas == 1
+        assert "would scale 1 → 3" in changed.stdout
+        assert "would roll out v1 → v2 as a canary" in changed.stdout
+        refused = await acoderunner("deploy", "examples/demo_app/spec.yaml", "--name", name, "--version",
+                                    "v2", "--environment", "production", "--dry-run", env=cli_env)
+        assert refused.returncode == 2 and "would be refused" in refused.stderr, refused.stderr
+        assert "refused: cannot go out as a rollout: environment changed" in refused.stdout
+        assert (await cr.describe(name)).spec.replicas == 1 and (await cr.describe(name)).rollout is None
     finally:
         await cr.delete(name)
 

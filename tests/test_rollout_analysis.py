@@ -83,9 +83,15 @@ async def test_error_canary_aborted_within_three_intervals(
     judged = [(w.weight, w.verdict.value, w.result.conclusive, w.result.canary.requests)
               for w in status.windows]
     assert 1 <= len(status.windows) <= 3 and {w.weight for w in status.windows} == {25}, judged
-    assert status.windows[-1].verdict == WindowVerdict.UNHEALTHY and status.windows[-1].result.conclusive
+    last = status.windows[-1]
+    assert last.verdict == WindowVerdict.UNHEALTHY, judged
     assert not any(w.verdict == WindowVerdict.UNHEALTHY and w.result.conclusive for w in status.windows[:-1])
-    assert "sequential test" in (status.outcome or "")
+    # strong evidence in one window (the sequential test) — or, when a loaded machine's load generator
+    # gets fewer requests to the canary (16 a window once), the unhealthy-windows-in-a-row rule
+    if last.result.conclusive:
+        assert "sequential test" in (status.outcome or ""), status.outcome
+    else:
+        assert "unhealthy analysis windows in a row" in (status.outcome or ""), (status.outcome, judged)
     assert seen["500"] > 0 and set(seen) <= {"200", "500"}, seen  # 500s only from the canary (below)
     assert "error rate" in (status.outcome or "")
     stable = [b for b in await router_stats(sandbox_host, name, 120) if b.version == "v1"]
