@@ -56,6 +56,7 @@ from coderunner.decisions.pricing import rate_of
 from workflows.autoscaler_calls import SCALE_CALL, WEBHOOK_CALL, audit, metrics_call
 from workflows.instance_ops import failure_message
 from workflows.options import STORE_CALL
+from workflows.timer_clock import TimerClock
 
 # workflow.patched ids: each guards one behavioural change for runs started before it
 CAN_CARRIES_ACCEPTED = "autoscaler-can-carries-accepted"  # disable and unwritten events survive CAN
@@ -81,13 +82,10 @@ class AutoscalerWorkflow:
         self._alerts: list[int] = self._s.pending_alerts
         self._closed: list[MonthSpend] = self._s.pending_closed
         self._s.pending_events, self._s.pending_alerts, self._s.pending_closed = [], [], []
-        self._timer_clock = False  # decided at the start of the run (TIMER_CLOCK)
-        self._fired = 0.0  # the latest moment a timer of this run fired for
+        self._clock = TimerClock()  # on with TIMER_CLOCK (decided at the start of the run)
 
     def _now(self) -> float:
-        """The workflow's clock, never behind a timer that has fired (TIMER_CLOCK)."""
-        now = workflow.time()
-        return max(now, self._fired) if self._timer_clock else now
+        return self._clock.now()
 
     @property
     def _name(self) -> str:
@@ -95,7 +93,7 @@ class AutoscalerWorkflow:
 
     @workflow.run
     async def run(self, inp: AutoscalerInput) -> Ack:
-        self._timer_clock = workflow.patched(TIMER_CLOCK)
+        self._clock.on = workflow.patched(TIMER_CLOCK)
         if inp.state is None and workflow.patched(SPEND_BY_RESOURCES):
             self._s.spend.pricing = "resources"  # for this autoscaler's life; runs before it stay flat
         if inp.state is None:
@@ -112,7 +110,7 @@ class AutoscalerWorkflow:
                     timeout_summary="next autoscaler sync",
                 )
             except TimeoutError:
-                self._fired = max(self._fired, wake_at)
+                self._clock.fired(wake_at)
             if self._disabled:
                 break
             async with self._lock:

@@ -84,6 +84,7 @@ from workflows.pipeline_dlq import DecisionDesk
 from workflows.pipeline_ops import OPS_PATCH, OpsStage
 from workflows.pipeline_steps import report_run, run_integration, start_dev_step, start_qa_step
 from workflows.pipeline_views import description, details_text, result_of
+from workflows.timer_clock import TimerClock
 
 PREPARE_RETRY = RetryPolicy(maximum_attempts=3, non_retryable_error_types=["PlanCycle"])
 QA_PATCH = "pipeline-qa-dead-letters"
@@ -102,7 +103,8 @@ class PipelineWorkflow:
         self._waiters: set[asyncio.Task[None]] = set()
         self._changed = False
         self._qa = False  # set in run: this run handles failures (QA_PATCH)
-        self._fired = 0.0  # the latest moment a timer of the QA stage fired for
+        self._clock = TimerClock()  # the QA stage's clock (never ran outside tests before it: always on)
+        self._clock.on = True
         self._desk = DecisionDesk(self._s, self._req.plan, self._req.run)
         self._published_dlq = -1
 
@@ -209,15 +211,12 @@ class PipelineWorkflow:
             try:
                 await workflow.wait_condition(lambda: self._changed, timeout=wake)
             except TimeoutError:  # a fix attempt's backoff or the breaker's cooldown has passed
-                self._fired = max(self._fired, now + (wake or 0.0))
+                self._clock.fired(now + (wake or 0.0))
             if workflow.info().is_continue_as_new_suggested():
                 draining = True
 
     def _now(self) -> float:
-        """The clock the QA stage decides on, never behind a timer that has fired: a worker that runs
-        this code for a query over a history ending in a fired timer sees the previous task's clock
-        (see workflows/rollout_patches.py TIMER_CLOCK); a backoff it waited out must count as over."""
-        return max(workflow.time(), self._fired)
+        return self._clock.now()
 
     def _wake_in(self, now: float) -> float | None:
         """Seconds until the next durable timer: a fix attempt due, or the breaker's cooldown ended."""

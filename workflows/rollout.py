@@ -83,6 +83,7 @@ from workflows.rollout_patches import (
 )
 from workflows.rollout_steps import describe_step, evidence
 from workflows.rollout_windows import WindowBook
+from workflows.timer_clock import TimerClock
 
 NEXT, ABORT, FULL = "next", "abort", "full"
 
@@ -113,7 +114,7 @@ class CanaryRolloutWorkflow:
         self._rolled_back_at: datetime | None = None
         self._published: tuple[str, int] | None = None
         self._new: dict[str, bool] = {}
-        self._fired = 0.0  # the latest moment a timer of this run fired for (TIMER_CLOCK)
+        self._clock = TimerClock()  # on with TIMER_CLOCK (set in run)
         self._step_ends: float | None = None  # the running timed step's deadline, for the status query
 
     def _on(self, patch: str) -> bool:
@@ -123,14 +124,13 @@ class CanaryRolloutWorkflow:
         return self._new[patch]
 
     def _now(self) -> float:
-        """The workflow's clock, never behind a timer that has fired (TIMER_CLOCK)."""
-        now = workflow.time()
-        return max(now, self._fired) if self._new.get(TIMER_CLOCK) else now
+        return self._clock.now()
 
     @workflow.run
     async def run(self, inp: RolloutInput) -> RolloutResult:
         for patch in PATCHES:
             self._on(patch)
+        self._clock.on = self._on(TIMER_CLOCK)
         self._publish()
         try:
             if inp.carried is None:
@@ -221,7 +221,7 @@ class CanaryRolloutWorkflow:
                 )
             except TimeoutError:
                 if wake:
-                    self._fired = max(self._fired, min(wake))
+                    self._clock.fired(min(wake))
             if self._weight > 0 and self._now() >= self._next_window and not self._controlled():
                 verdicts.append(await self._analyse())
 
