@@ -53,12 +53,8 @@ with workflow.unsafe.imports_passed_through():
     from coderunner.models.pipeline_agent import as_argv
     from coderunner.models.pipeline_io import PrepareResult
     from coderunner.models.pipeline_qa import (
-        AbortDecision,
         DeadLetter,
-        DecisionResult,
         QaStepResult,
-        RetryDecision,
-        SkipDecision,
     )
 
 
@@ -80,6 +76,7 @@ from coderunner.decisions.pipeline_schedule import (
     ready_queue,
     to_dispatch,
 )
+from workflows.pipeline_decisions import PersonDecisions
 from workflows.pipeline_dlq import DecisionDesk
 from workflows.pipeline_ops import OPS_PATCH, OpsStage
 from workflows.pipeline_steps import report_run, run_integration, start_dev_step, start_qa_step
@@ -92,7 +89,7 @@ METRICS_PATCH = "pipeline-run-metric"  # the run's end is reported to /metrics (
 
 
 @workflow.defn
-class PipelineWorkflow:
+class PipelineWorkflow(PersonDecisions):
     @workflow.init
     def __init__(self, inp: PipelineInput) -> None:
         self._req = inp.request
@@ -374,50 +371,6 @@ class PipelineWorkflow:
         for handle in self._handles.values():
             handle.cancel()
         self._changed = True
-
-    @workflow.update
-    def dlq_retry(self, decision: RetryDecision) -> DecisionResult:
-        """Run a dead letter again: a fresh round of attempts, optionally a changed command/env."""
-        message = self._desk.retry(decision, workflow.time())
-        return self._decided(message)
-
-    @dlq_retry.validator
-    def _check_retry(self, decision: RetryDecision) -> None:
-        self._check_qa("retry")
-        self._desk.check_dead("retry", decision.task)
-
-    @workflow.update
-    def dlq_skip(self, decision: SkipDecision) -> DecisionResult:
-        """Skip a dead letter: its dependents proceed, or are skipped too."""
-        message = self._desk.skip(decision, self._s.analysis, workflow.time())
-        return self._decided(message)
-
-    @dlq_skip.validator
-    def _check_skip(self, decision: SkipDecision) -> None:
-        self._check_qa("skip")
-        self._desk.check_dead("skip", decision.task)
-
-    @workflow.update
-    def abort(self, decision: AbortDecision) -> DecisionResult:
-        """Stop the pipeline: nothing new starts, running steps are cancelled."""
-        message = self._desk.abort(decision, workflow.time())
-        for handle in self._handles.values():
-            handle.cancel()
-        return self._decided(message)
-
-    @abort.validator
-    def _check_abort(self, decision: AbortDecision) -> None:
-        self._check_qa("abort")
-        self._desk.check_open("abort")
-
-    def _check_qa(self, what: str) -> None:
-        if not self._qa:
-            raise ValueError(f"cannot {what}: this run started before dead letters existed")
-
-    def _decided(self, message: str) -> DecisionResult:
-        self._changed = True
-        self._details()
-        return DecisionResult(message=message, dead_letters=len(self._s.dead_letters))
 
     @workflow.query
     def describe(self) -> PipelineDescription:
