@@ -310,23 +310,10 @@ class ConfigService:
         moved = self.keys.rewrap_all()
         still = self.keys.referenced_master_ids()
         retired = retire({k for k in old_ids if k not in still and k != new_id})
+        row = audit.record(actor, AuditAction.ROTATE_KEY, "*", "*", new_id, 0,
+                           reason or f"{moved} data keys re-wrapped", "")
         with self._write() as conn:
-            audit.append(
-                conn,
-                utcnow(),
-                [
-                    audit.record(
-                        actor,
-                        AuditAction.ROTATE_KEY,
-                        "*",
-                        "*",
-                        new_id,
-                        0,
-                        reason or f"{moved} data keys re-wrapped",
-                        "",
-                    )
-                ],
-            )
+            audit.append(conn, utcnow(), [row])
         return moved, retired
 
     # ---- audit -----------------------------------------------------------------------------------
