@@ -25,7 +25,9 @@ async def test_worker_killed_mid_rollout_resumes_at_same_step(
     crash_workers.kill9(first)
     crash_workers.start()
     after = await cr.rollouts.status(name)  # answered by the new worker, by replay
-    assert (after.step, after.canary_weight) == (before.step, 25)
+    # resumed where it was, not from the start: the 3 s step may end while the worker is down (a loaded
+    # machine restarts it slower than that), so the same step or a later one; no step ran twice (below)
+    assert after.step >= before.step and after.canary_weight >= 25, (before, after)
     status = await cr.rollouts.wait(name, timeout_s=90)
     assert status.phase == RolloutPhase.PROMOTED, status.outcome
     desc = await settled(cr, name)

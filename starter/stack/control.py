@@ -6,7 +6,7 @@ import functools
 import json
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from coderunner.config.home import (
 )
 from coderunner.config.ports import preferred_or_free
 from starter.sdk.errors import OperationError
+from starter.stack import port_claims
 from starter.stack.leftovers import stop_leftovers
 from starter.stack.processes import ProcessRecord, spawn, terminate, wait_until
 from starter.stack.supervisor import port_open
@@ -48,10 +49,17 @@ def _write_stack(home: Path, stack: dict[str, Any]) -> None:
     write_private(HomeLayout(home).stack_file, json.dumps(stack, indent=2).encode())
 
 
-def _plan(home: Path, database_url: str | None) -> dict[str, Any]:
+def plan_ports(taken: set[int], preferred: Mapping[str, int] = PREFERRED) -> dict[str, int]:
+    """The conventional ports where free, else free ones; never one of `taken`: the ports other
+    stacks that are up have claimed (free at this moment, maybe — while their worker restarts)."""
     ports: dict[str, int] = {}
-    for key, preferred in PREFERRED.items():
-        ports[key] = preferred_or_free(preferred, set(ports.values()))
+    for key, port in preferred.items():
+        ports[key] = preferred_or_free(port, set(ports.values()) | taken)
+    return ports
+
+
+def _plan(home: Path, database_url: str | None, taken: set[int]) -> dict[str, Any]:
+    ports = plan_ports(taken)
     return {
         "home": str(home),
         **ports,
@@ -110,7 +118,10 @@ def up(home: Path, database_url: str | None = None, timeout_s: float = 120.0) ->
     read_or_create_token(layout.sandbox_token)
     read_or_create_token(layout.codec_token)
     read_or_create_key(layout.codec_key)
-    stack = _plan(home, database_url or (current or {}).get("database_url"))
+    with port_claims.planning():
+        database_url = database_url or (current or {}).get("database_url")
+        stack = _plan(home, database_url, port_claims.claimed_by_others(home))
+        port_claims.claim(home, {stack[key] for key in PREFERRED})
     stack["stopped_leftovers"] = left
     _write_stack(home, stack)
     _, record = spawn(
@@ -144,6 +155,7 @@ def down(home: Path, keep_apps: bool = False) -> list[str]:
     stack["supervisor"] = None
     stack["processes"] = {}
     _write_stack(home, stack)
+    port_claims.release(home)
     return stopped
 
 
