@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 from pathlib import Path
 
 from temporalio import activity
@@ -20,7 +21,14 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowHandle, WorkflowU
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from coderunner.models.deployment import DeploymentDescription, DeploymentStatus, workflow_id_for
+from coderunner.decisions.pipeline_ops import releases_to_prune
+from coderunner.models.deployment import (
+    DeploymentDescription,
+    DeploymentStatus,
+    OperationRequest,
+    OperationResult,
+    workflow_id_for,
+)
 from coderunner.models.pipeline_ops import (
     AbortRolloutRequest,
     DeployedRequest,
@@ -29,6 +37,7 @@ from coderunner.models.pipeline_ops import (
     OpsStarted,
     ReleaseRequest,
     ReleaseResult,
+    WithdrawRequest,
 )
 from coderunner.models.rollout_api import (
     AbortRequest,
@@ -55,7 +64,11 @@ class PipelineOpsActivities:
         files = await asyncio.to_thread(_open_to_all, dest)
         for above in (dest.parent, dest.parent.parent):  # made under the worker's umask (077)
             os.chmod(above, 0o755)
-        return ReleaseResult(path=str(dest), files=files)
+        in_use = {req.run, *await _runs_in_use(req.deployment, dest.parent)}
+        pruned = releases_to_prune(_released_at(dest.parent), in_use)
+        for run in pruned:
+            await asyncio.to_thread(shutil.rmtree, dest.parent / run, True)
+        return ReleaseResult(path=str(dest), files=files, pruned=pruned)
 
     @activity.defn(name="pipeline_ops_rollout")
     async def rollout(self, req: OpsRolloutRequest) -> OpsStarted:
@@ -110,6 +123,28 @@ class PipelineOpsActivities:
             return "not aborted: it has ended"
         return f"aborted: {status.phase.value}"
 
+    @activity.defn(name="pipeline_withdraw_deployment")
+    async def withdraw(self, req: WithdrawRequest) -> str:
+        """The deployment's `delete` update, only while it still runs this run's version: one that
+        a person has deployed over since is left alone. Idempotent: a deleted one stays deleted."""
+        handle = activity.client().get_workflow_handle(workflow_id_for(req.deployment))
+        try:
+            desc = await _live_description(handle)
+        except ApplicationError:  # being deleted already
+            return f"deployment {req.deployment} is being deleted"
+        if desc is None:
+            return f"deployment {req.deployment} is gone"
+        if desc.spec.version != req.version:
+            return f"deployment {req.deployment} left as is: it runs {desc.spec.version} now"
+        try:
+            await handle.execute_update(
+                "delete", OperationRequest(reason=req.reason, actor=req.actor), result_type=OperationResult
+            )
+        except WorkflowUpdateFailedError as err:  # refused: it has ended meanwhile
+            why = getattr(err.cause, "message", None) or err.cause
+            return f"deployment {req.deployment} not deleted: {why}"
+        return f"deployment {req.deployment} {req.version} deleted"
+
     @activity.defn(name="pipeline_await_deployed")
     async def await_deployed(self, req: DeployedRequest) -> DeployedResult:
         handle = activity.client().get_workflow_handle(workflow_id_for(req.deployment))
@@ -124,7 +159,7 @@ class PipelineOpsActivities:
             await asyncio.sleep(POLL_S)
 
     def all(self) -> list[object]:
-        return [self.release, self.rollout, self.abort_rollout, self.await_deployed]
+        return [self.release, self.rollout, self.abort_rollout, self.withdraw, self.await_deployed]
 
 
 async def _live_description(handle: WorkflowHandle) -> DeploymentDescription | None:
@@ -152,6 +187,33 @@ async def _started_by(workflow_id: str, actor: str) -> bool:
         [inp] = await client.data_converter.decode(started.input.payloads, [RolloutInput])
         return bool(inp.actor == actor)
     return False
+
+
+async def _runs_in_use(deployment: str, releases: Path) -> set[str]:
+    """The releases (run ids) the deployment runs or rolls out now: its version, the canary's and the
+    stable one's (a pipeline's version is its run id), and the release its working dir names."""
+    if not deployment:
+        return set()
+    try:
+        desc = await _live_description(activity.client().get_workflow_handle(workflow_id_for(deployment)))
+    except ApplicationError:  # being deleted: it runs nothing any more
+        return set()
+    if desc is None:
+        return set()
+    runs = {desc.spec.version}
+    if desc.rollout is not None:
+        runs |= {desc.rollout.version, desc.rollout.from_version}
+    working = Path(desc.spec.working_dir) if desc.spec.working_dir else None
+    if working is not None and working.parent == releases:
+        runs.add(working.name)
+    return runs
+
+
+def _released_at(releases: Path) -> dict[str, float]:
+    """run -> when it was released (the rename that published it changed its ctime); temp dirs of a
+    copy under way (dot-names) are not releases."""
+    dirs = [d for d in releases.iterdir() if d.is_dir() and not d.name.startswith(".")]
+    return {d.name: d.stat().st_ctime for d in dirs}
 
 
 def _open_to_all(root: Path) -> int:

@@ -9,9 +9,11 @@ from typing import Any
 import yaml
 
 from coderunner.models.deployment import DeploymentDescription
+from coderunner.models.pipeline_ops import OpsPhase
 from starter.sdk import CodeRunner
 from starter.sdk.pipelines import Pipelines
 from starter.tools.harness import DEMO_APP
+from tests.polling import until
 
 FAST_CANARY = {"steps": "50,100", "step_duration": "3s", "interval": "1s", "min_requests": 10}
 
@@ -56,3 +58,14 @@ def pipelines(cr: CodeRunner, root: Path) -> Pipelines:
 def router_url(desc: DeploymentDescription) -> str:
     assert desc.router_url, desc
     return desc.router_url
+
+
+async def cancel_while_deploying(pipes: Pipelines, workflow_id: str, reason: str) -> None:
+    """Cancel the run once its Ops stage is starting a new deployment (not yet running)."""
+    await until(
+        lambda: pipes.describe(workflow_id),
+        lambda d: d.ops is not None and d.ops.phase == OpsPhase.DEPLOYING,
+        "the new deployment starting",
+        120,
+    )
+    await pipes.cancel(workflow_id, reason)

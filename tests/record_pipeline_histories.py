@@ -8,6 +8,9 @@ attempt, a dead letter skipped by a person, the integration stage (recorded befo
 `deploy`: re-recorded today it would end with the Ops stage too). `ops`: a plan with `deploy`
 (tests/pipeline_ops_helpers.py) whose result is rolled out as a canary of a running v1 and promoted,
 and one whose canary errs and is rolled back (patched `pipeline-ops-stage` and `pipeline-run-metric`).
+`ops-new [TAG]`: releases that are new deployments, one run to the end and one cancelled while its
+deployment starts (patched `pipeline-ops-withdraw-new` deletes it; the files tagged `_before_withdraw`
+were recorded by the code before that patch, which waited for the deployment instead).
 Re-record only for a deliberate change guarded by `workflow.patched`. Without the payload codec, so
 the files replay anywhere.
 """
@@ -23,7 +26,7 @@ import yaml
 
 from starter.sdk.pipelines import Pipelines
 from starter.tools.load_process import load
-from tests.pipeline_ops_helpers import app_plan, router_url
+from tests.pipeline_ops_helpers import app_plan, cancel_while_deploying, router_url
 from tests.recording import recording_stack
 from tests.rollout_helpers import deployed_v1
 from tests.test_pipeline_example_qa import EXAMPLE as QA_EXAMPLE
@@ -45,7 +48,21 @@ def plans(root: Path) -> dict[str, Path]:
     return {"pipeline_example.json": ok, "pipeline_unowned_write.json": bad}
 
 
-async def record(which: str) -> None:
+async def record_new_deployments(pipes: Pipelines, home: Path, tag: str) -> dict[str, str]:
+    """A release that is a new deployment: one that starts and runs, and one whose run is cancelled
+    while the deployment starts (8 s to its first health answer)."""
+    runs = {}
+    plan = app_plan(home / "example-new", "shop-new-ops", "shop-new-app")
+    runs[f"pipeline_ops_new{tag}.json"] = workflow_id = await pipes.run(plan, "recorded")
+    await pipes.wait(workflow_id)
+    starting = {"STARTUP_DELAY_S": "8"}
+    slow = app_plan(home / "example-cancel", "shop-cancel-ops", "shop-cancel-app", env=starting)
+    runs[f"pipeline_ops_new_cancelled{tag}.json"] = workflow_id = await pipes.run(slow, "recorded")
+    await cancel_while_deploying(pipes, workflow_id, "recorded cancel")
+    return runs
+
+
+async def record(which: str, tag: str = "") -> None:
     async with recording_stack(can_after=None) as (client, cr):
         settings = cr.settings
         pipes = Pipelines(client, settings)
@@ -61,6 +78,8 @@ async def record(which: str) -> None:
                 async with load(router_url(desc), rps=60):
                     runs[out] = workflow_id = await pipes.run(plan, "recorded")
                     await pipes.wait(workflow_id)
+        elif which == "ops-new":
+            runs.update(await record_new_deployments(pipes, settings.home, tag))
         else:
             shutil.copytree(QA_EXAMPLE, settings.home / "example-qa")
             runs["pipeline_qa_example.json"] = await run_example(
@@ -74,4 +93,4 @@ async def record(which: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(record(sys.argv[1] if len(sys.argv) > 1 else "qa"))
+    asyncio.run(record(sys.argv[1] if len(sys.argv) > 1 else "qa", sys.argv[2] if len(sys.argv) > 2 else ""))

@@ -9,6 +9,8 @@ import os
 import stat
 from pathlib import Path
 
+from temporalio.testing import ActivityEnvironment
+
 from activities.pipeline_ops import PipelineOpsActivities
 from coderunner.models.deployment import DeploymentStatus
 from coderunner.models.pipeline import PipelineStatus
@@ -18,7 +20,7 @@ from starter.sdk import CodeRunner
 from starter.tools.load_process import load
 from tests.cleanup import removed_after
 from tests.cli_helpers import acoderunner
-from tests.pipeline_ops_helpers import FAST_CANARY, app_plan, pipelines, router_url
+from tests.pipeline_ops_helpers import FAST_CANARY, app_plan, cancel_while_deploying, pipelines, router_url
 from tests.polling import until
 from tests.rollout_helpers import deployed_v1
 from tests.worker_processes import WorkerProcesses
@@ -146,6 +148,27 @@ async def test_a_release_is_readable_by_a_sandboxed_app_whatever_the_umask(tmp_p
     assert stat.S_IMODE((root / "pkg" / "app.py").stat().st_mode) & 0o044 == 0o044
 
 
+async def test_releases_beyond_the_newest_five_are_pruned_but_never_one_a_deployment_runs(
+    cr: CodeRunner, tmp_path: Path, name: str
+) -> None:
+    async with removed_after(cr, name):
+        await deployed_v1(cr, name)  # runs version v1: the oldest release below, kept however old
+        env = ActivityEnvironment(client=cr.client)
+        runs = ["v1", "r2", "r3", "r4", "r5", "r6", "r7"]
+        pruned: list[list[str]] = []
+        for run in runs:
+            workspace = tmp_path / "runs" / "p" / run / "workspace"
+            workspace.mkdir(parents=True)
+            (workspace / "app.py").write_text(f"print({run!r})\n")
+            release = await env.run(PipelineOpsActivities().release, ReleaseRequest(
+                pipeline="p", run=run, runs_dir=str(tmp_path / "runs"), releases_dir=str(tmp_path / "rel"),
+                deployment=name))
+            pruned.append(release.pruned)
+        assert pruned == [[], [], [], [], [], [], ["r2"]]
+        kept = sorted(d.name for d in (tmp_path / "rel" / "p").iterdir())
+        assert kept == ["r3", "r4", "r5", "r6", "r7", "v1"]
+
+
 async def test_a_deployment_busy_with_another_rollout_refuses_and_the_pipeline_says_so(
     cr: CodeRunner, tmp_path: Path, name: str
 ) -> None:
@@ -187,3 +210,21 @@ async def test_cancelling_the_pipeline_mid_canary_rolls_the_canary_back(
         assert "cancelled: wrong branch" in result.ops.outcome, result.ops
         after = await cr.describe(name)
         assert after.spec.version == "v1" and after.rollout is None
+
+
+async def test_cancelling_the_pipeline_while_its_new_deployment_starts_deletes_it(
+    cr: CodeRunner, tmp_path: Path, name: str
+) -> None:
+    async with removed_after(cr, name):
+        pipes = pipelines(cr, tmp_path)
+        slow = {"env": {"STARTUP_DELAY_S": "120"}}  # would take two minutes to answer its health check
+        workflow_id = await pipes.run(app_plan(tmp_path, f"ops-{name}", name, **slow), "r1")
+        await cancel_while_deploying(pipes, workflow_id, "wrong branch")
+        # the deployment's delete waits for the provisioning step in progress to end (its instance's
+        # health deadline, 60 s): a timeout only, well past that
+        result = await asyncio.wait_for(pipes.wait(workflow_id), 240)
+        assert (result.status, result.reason) == (PipelineStatus.CANCELLED, "cancelled: wrong branch"), result
+        assert result.ops is not None and (result.ops.kind, result.ops.phase) == ("new", OpsPhase.ROLLED_BACK)
+        assert result.ops.outcome == f"cancelled: wrong branch; deployment {name} r1 deleted", result.ops
+        gone = await cr.describe(name)
+        assert gone.status == DeploymentStatus.DELETED and gone.instances == [], gone

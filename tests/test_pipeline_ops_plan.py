@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from coderunner.decisions.pipeline_ops import ops_reason, ops_status, rollout_verdict
+from coderunner.decisions.pipeline_ops import ops_reason, ops_status, releases_to_prune, rollout_verdict
 from coderunner.models.pipeline import PipelineStatus, check_plan
 from coderunner.models.pipeline_ops import OpsPhase, OpsState
 from coderunner.models.rollout import RolloutPhase
@@ -106,3 +106,20 @@ def test_the_cli_refuses_a_bad_deploy_or_agent_with_exit_2(tmp_path: Path) -> No
     done = coderunner("pipeline", "analyze", str(bad_agent))
     assert done.returncode == 2, done
     assert "task a: agent.kind: no agent 'nope' is installed (installed: command, openai-chat" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("released_at", "in_use", "keep", "pruned"),
+    [
+        ({}, set(), 5, []),
+        ({"r1": 1, "r2": 2, "r3": 3}, set(), 5, []),  # fewer than keep: nothing goes
+        ({f"r{i}": i for i in range(1, 8)}, set(), 5, ["r1", "r2"]),  # the two oldest of seven
+        ({f"r{i}": i for i in range(1, 8)}, {"r1"}, 5, ["r2"]),  # r1 still runs: it stays
+        ({f"r{i}": i for i in range(1, 8)}, {"r7"}, 1, ["r1", "r2", "r3", "r4", "r5", "r6"]),
+        ({"b": 1, "a": 1, "c": 2}, set(), 1, ["a", "b"]),  # ties: ordered by name, never lost
+    ],
+)
+def test_releases_to_prune_keeps_the_newest_and_those_in_use(
+    released_at: dict[str, float], in_use: set[str], keep: int, pruned: list[str]
+) -> None:
+    assert releases_to_prune(released_at, in_use, keep) == pruned

@@ -27,6 +27,13 @@ HISTORIES = Path(__file__).parent / "histories"
         # rolled back); the run's end reported to /metrics by a local activity (a marker, not counted)
         ("pipeline_ops_promoted.json", "pipeline/shop-ops/recorded", 6),
         ("pipeline_ops_rolled_back.json", "pipeline/shop-sick-ops/recorded", 5),  # dev: a cache hit
+        # a new deployment: release, ask (answer: none live), start it as a child, wait for it running;
+        # recorded before `pipeline-ops-withdraw-new` (a cancel while it started was waited out) and after
+        # (the cancel deletes it)
+        ("pipeline_ops_new_before_withdraw.json", "pipeline/shop-new-ops/recorded", 6),
+        ("pipeline_ops_new_cancelled_before_withdraw.json", "pipeline/shop-cancel-ops/recorded", 5),
+        ("pipeline_ops_new.json", "pipeline/shop-new-ops/recorded", 6),
+        ("pipeline_ops_new_cancelled.json", "pipeline/shop-cancel-ops/recorded", 6),
     ],
 )
 async def test_recorded_pipeline_replays(file: str, workflow_id: str, activities: int) -> None:
@@ -41,3 +48,17 @@ async def test_recorded_pipeline_replays(file: str, workflow_id: str, activities
         workflows=WORKFLOWS, workflow_runner=WORKFLOW_RUNNER, data_converter=pydantic_data_converter
     ).replay_workflow(history)
     assert result.replay_failure is None
+
+
+def test_the_cancel_came_while_the_new_deployment_started() -> None:
+    """The recorded cancels exercise the guarded branch: the signal arrived between the wait's start
+    and its end, so the old history replays only if the patch keeps the old code waiting."""
+    for file in ("pipeline_ops_new_cancelled_before_withdraw.json", "pipeline_ops_new_cancelled.json"):
+        history = WorkflowHistory.from_json("w", (HISTORIES / file).read_text())
+        kinds = [e.WhichOneof("attributes") for e in history.events]
+        names = [e.activity_task_scheduled_event_attributes.activity_type.name for e in history.events]
+        waiting = names.index("pipeline_await_deployed")
+        assert "workflow_execution_signaled_event_attributes" in kinds[waiting:], file
+        signaled = kinds.index("workflow_execution_signaled_event_attributes")
+        assert waiting < signaled, file
+        assert "activity_task_completed_event_attributes" not in kinds[waiting:signaled], file

@@ -213,6 +213,9 @@ async def test_cli_run_watch_status_list(cr: CodeRunner, home: Path, tmp_path: P
     done = await acoderunner("pipeline", "run", str(plan), "--watch", env=env)
     assert done.returncode == 0, done.stderr
     assert "succeeded: 9 done" in done.stdout
+    progress = [line for line in done.stdout.splitlines() if line.startswith("[")]  # not a terminal
+    assert any("running (dev):" in line for line in progress), done.stdout
+    assert len(progress) == len({line.split("] ", 1)[1] for line in progress})  # a line per change only
     listed = await acoderunner("pipeline", "list", "--name", name, "--json", env=env)
     assert json.loads(listed.stdout)[0]["status"] == "succeeded"
     status = await acoderunner("pipeline", "status", name, env=env)

@@ -8,6 +8,8 @@ When every task is done or skipped and integration passed, the workspace's resul
 3. it waits durably for the end: `await_rollout` (the rollout's result, with its automatic rollback)
    or `pipeline_await_deployed` (the new deployment running), both heartbeating activities, so a
    worker killed meanwhile costs a retry on the next worker, nothing else.
+A cancel or abort while it waits rolls the release back: the canary is aborted; a new deployment
+still starting is deleted (patched `pipeline-ops-withdraw-new`; before it, the run waited for it).
 Each step's outcome is kept in the run's state (`OpsState`) before the next starts, so a step is
 never asked twice within a run; the activities are idempotent for the retries Temporal makes.
 """
@@ -36,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         OpsRolloutRequest,
         OpsState,
         ReleaseRequest,
+        WithdrawRequest,
     )
     from coderunner.models.rollout import RolloutLink
 
@@ -44,6 +47,7 @@ from workflows.deployment import DeploymentWorkflow
 from workflows.options import ROLLOUT_WATCH, WORKFLOW_TASK_TIMEOUT
 
 OPS_PATCH = "pipeline-ops-stage"
+WITHDRAW_PATCH = "pipeline-ops-withdraw-new"
 OPS_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10),
                         maximum_attempts=10)
 
@@ -94,7 +98,7 @@ class OpsStage:
         release = await workflow.execute_activity_method(
             PipelineOpsActivities.release,
             ReleaseRequest(pipeline=self.req.plan.name, run=self.req.run, runs_dir=self.req.runs_dir,
-                           releases_dir=self.req.releases_dir),
+                           releases_dir=self.req.releases_dir, deployment=self._deploy.name),
             summary=f"release the workspace of {self.req.plan.name} {self.req.run}",
             start_to_close_timeout=timedelta(minutes=10),
             retry_policy=OPS_RETRY,
@@ -135,14 +139,33 @@ class OpsStage:
         ops.kind, ops.workflow_id, ops.phase = "new", wid, OpsPhase.DEPLOYING
 
     async def _await_new(self, ops: OpsState) -> None:
-        result = await workflow.execute_activity_method(
+        waiting = workflow.start_activity_method(
             PipelineOpsActivities.await_deployed,
             DeployedRequest(deployment=ops.deployment, version=ops.version),
             summary=f"wait for {ops.deployment} {ops.version} to run",
             **ROLLOUT_WATCH,
         )
+        if workflow.patched(WITHDRAW_PATCH):
+            await workflow.wait_condition(lambda: waiting.done() or bool(self.stop_reason()))
+            if not waiting.done():  # cancelled or aborted meanwhile: the new deployment goes
+                waiting.cancel()
+                await self._withdraw(ops)
+                return
+        result = await waiting
         ops.phase = OpsPhase.DEPLOYED if result.ok else OpsPhase.FAILED
         ops.outcome = result.detail
+
+    async def _withdraw(self, ops: OpsState) -> None:
+        reason = self.stop_reason()
+        done = await workflow.execute_activity_method(
+            PipelineOpsActivities.withdraw,
+            WithdrawRequest(deployment=ops.deployment, version=ops.version, reason=reason,
+                            actor=f"pipeline/{self.req.plan.name}/{self.req.run}"),
+            summary=f"delete the new deployment {ops.deployment}: the pipeline is stopping",
+            start_to_close_timeout=timedelta(minutes=2),
+            retry_policy=OPS_RETRY,
+        )
+        ops.phase, ops.outcome = OpsPhase.ROLLED_BACK, f"{reason}; {done}"
 
     async def _await_rollout(self, ops: OpsState) -> None:
         link = RolloutLink(workflow_id=ops.workflow_id, version=ops.version, from_version=ops.from_version)

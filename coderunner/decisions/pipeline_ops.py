@@ -3,6 +3,8 @@ status while and after the Ops stage runs."""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
+
 from coderunner.models.pipeline import PipelineStatus
 from coderunner.models.pipeline_ops import OPS_FAILED, OPS_RUNNING, OpsPhase, OpsState
 from coderunner.models.rollout import RolloutPhase
@@ -15,6 +17,19 @@ def rollout_verdict(phase: RolloutPhase) -> OpsPhase:
     if phase == RolloutPhase.ABORTED:
         return OpsPhase.ROLLED_BACK
     return OpsPhase.FAILED
+
+
+KEEP_RELEASES = 5
+
+
+def releases_to_prune(
+    released_at: Mapping[str, float], in_use: Collection[str], keep: int = KEEP_RELEASES
+) -> list[str]:
+    """Which of a pipeline's releases (run -> when it was released) to remove. The newest `keep` stay
+    so `rollout undo` has somewhere to go back to, and so does any release a deployment still runs or
+    rolls out, however old: an instance restarted there must find its files."""
+    newest = sorted(released_at, key=lambda run: (released_at[run], run), reverse=True)
+    return sorted(run for run in newest[keep:] if run not in in_use)
 
 
 def ops_status(base: PipelineStatus, ops: OpsState | None) -> PipelineStatus:

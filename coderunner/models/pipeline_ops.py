@@ -107,7 +107,8 @@ class OpsPhase(StrEnum):
     ROLLING_OUT = "rolling_out"  # a canary rollout of the existing deployment runs
     PROMOTED = "promoted"
     DEPLOYED = "deployed"  # a new deployment is running
-    ROLLED_BACK = "rolled_back"  # the canary was aborted (automatically or by a person)
+    ROLLED_BACK = "rolled_back"  # the canary aborted (by its analysis or a person), or a new deployment
+    # deleted because the run stopped while it started
     FAILED = "failed"
 
 
@@ -133,11 +134,13 @@ class ReleaseRequest(_Strict):
     run: str
     runs_dir: str
     releases_dir: str
+    deployment: str = Field(default="", description="its releases in use are never pruned ('' in old runs)")
 
 
 class ReleaseResult(_Strict):
     path: str
     files: int
+    pruned: list[str] = Field(default=[], description="older releases of the pipeline removed")
 
 
 class OpsRolloutRequest(_Strict):
@@ -160,6 +163,16 @@ class AbortRolloutRequest(_Strict):
     """The pipeline was cancelled or aborted while its canary runs: roll it back."""
 
     workflow_id: str
+    actor: str
+    reason: str
+
+
+class WithdrawRequest(_Strict):
+    """The pipeline was cancelled or aborted while its new deployment starts: delete that deployment
+    (a first release rolled back is no release), unless it runs another version by now."""
+
+    deployment: str
+    version: str
     actor: str
     reason: str
 
