@@ -180,6 +180,8 @@ def test_dockerfile_defaults() -> None:
     dockerfile = (REPO / "deploy" / "Dockerfile").read_text()
     assert re.search(r"^FROM python:3\.11-slim", dockerfile, re.M)
     assert 'CMD ["python", "worker.py"]' in dockerfile
+    # fresh named volumes take the ownership of the image's dirs: both must be the app user's
+    assert re.search(r"chown coderunner /data /releases", dockerfile), "the volumes' dirs are not chowned"
 
 
 def test_setup_scripts_parse() -> None:
@@ -253,3 +255,17 @@ def test_compose_runs_prometheus_with_the_rules_and_grafana_with_the_dashboard()
     panel_uids = {t["datasource"]["uid"] for p in panels for t in p.get("targets", [])}
     assert panel_uids == {datasource["uid"]}  # every panel reads the provisioned datasource
     assert "prometheus" in _depends_on(grafana)
+
+
+def test_the_workers_and_the_sandbox_host_share_the_releases_and_the_state() -> None:
+    """A worker's Ops stage writes a pipeline's release; the sandbox host starts the app in it. Both
+    must see the same volume at CODERUNNER_RELEASES_DIR (outside the state dir, which sandboxes never
+    see), and the same state volume (the run dirs, keys and tokens)."""
+    resolved = yaml.safe_load(_compose_config(CODERUNNER_CODEC_TOKEN="t").stdout)["services"]
+    worker, host = resolved["worker"], resolved["sandbox-host"]
+    releases = worker["environment"]["CODERUNNER_RELEASES_DIR"]
+    home = worker["environment"]["CODERUNNER_HOME"]
+    assert host["environment"]["CODERUNNER_RELEASES_DIR"] == releases
+    assert not Path(releases).is_relative_to(home), (releases, home)
+    assert _mounts(worker)[releases] == _mounts(host)[releases] == "coderunner-releases"
+    assert _mounts(worker)[home] == _mounts(host)[home] == "coderunner-data"

@@ -39,6 +39,7 @@ class Settings(BaseModel):
     metrics_port: int | None = None
     metrics_bind: str = "127.0.0.1"  # CODERUNNER_METRICS_BIND; 0.0.0.0 only inside a private network
     ui_url: str | None = None
+    releases_dir: Path | None = None  # CODERUNNER_RELEASES_DIR: pipeline releases, shared with the host
 
     @property
     def layout(self) -> HomeLayout:
@@ -84,4 +85,5 @@ def load_settings(home: str | os.PathLike[str] | None = None) -> Settings:
         metrics_port=int(metrics) if metrics else None,
         metrics_bind=env.get("CODERUNNER_METRICS_BIND", "127.0.0.1"),
         ui_url=stack.get("ui_url"),
+        releases_dir=Path(env["CODERUNNER_RELEASES_DIR"]) if env.get("CODERUNNER_RELEASES_DIR") else None,
     )
