@@ -11,24 +11,15 @@ with workflow.unsafe.imports_passed_through():
         PipelineRequest,
         PipelineResult,
         PipelineState,
-        PipelineStatus,
         TaskStatus,
         TaskView,
     )
-    from coderunner.models.pipeline_ops import OPS_RUNNING
 
 from coderunner.decisions.circuit_breaker import describe as breaker_text
 from coderunner.decisions.pipeline_failures import work_queue
 from coderunner.decisions.pipeline_ops import ops_summary
 from coderunner.decisions.pipeline_schedule import pool_size, ready_queue
-
-
-def stage_of(s: PipelineState) -> str:
-    if s.analysis is None:
-        return "pm"
-    if s.ops is not None and s.ops.phase in OPS_RUNNING:
-        return "ops"
-    return "done" if s.status not in (PipelineStatus.RUNNING, PipelineStatus.ANALYZING) else "dev"
+from coderunner.decisions.pipeline_stage import stage_of
 
 
 def description(
@@ -48,7 +39,7 @@ def description(
         run=req.run,
         status=s.status,
         reason=s.reason,
-        stage=stage or stage_of(s),
+        stage=stage or stage_of(s, req.plan.integration is not None),
         pool_size=pool_size(ready, running, req.plan.pool) if a else 0,
         running=running,
         ready=ready,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -109,7 +110,9 @@ def graph(
 @app.command("run")
 def run_(
     plan: Plan,
-    watch: Annotated[bool, Opt("--watch", "-w", help="follow the run until it ends")] = False,
+    watch: Annotated[
+        bool, Opt("--watch", "-w", help="follow it to its end: redrawn on a terminal, else a line per change")
+    ] = False,
     run_id: Annotated[str | None, Opt("--run", help="the run id [default: a timestamp]")] = None,
     home: Home = None,
 ) -> None:
@@ -127,12 +130,18 @@ def run_(
 
 
 async def _watch(pipes: Pipelines, workflow_id: str) -> None:
+    """On a terminal the whole status view redrawn every second (its clock counts up); otherwise
+    (a pipe, a log) one progress line each time something but the clock changes."""
+    live = sys.stdout.isatty()
     last = ""
     async for desc in pipes.watch(workflow_id):
-        text = _status_text(desc)
-        if text != last:
-            typer.echo(text + "\n")
-            last = text
+        if live:
+            typer.echo("\x1b[2J\x1b[H" + _status_text(desc))
+            continue
+        state = views.progress_state(desc)
+        if state != last:
+            typer.echo(views.progress_line(desc))
+            last = state
     result = await pipes.wait(workflow_id)
     typer.echo(
         f"{result.status.value}: {result.done} done ({result.cached} cached), failed {result.failed or '-'},"
@@ -148,11 +157,14 @@ async def _watch(pipes: Pipelines, workflow_id: str) -> None:
 @app.command()
 def status(
     run_ref: Run,
-    watch: Annotated[bool, Opt("--watch", "-w", help="follow the run until it ends")] = False,
+    watch: Annotated[
+        bool, Opt("--watch", "-w", help="follow it to its end: redrawn on a terminal, else a line per change")
+    ] = False,
     as_json: AsJson = False,
     home: Home = None,
 ) -> None:
-    """A run's stage, pool and every task's state (query `describe`)."""
+    """A run's stages, every task's state, pool, breaker, cache reuse, time against the critical path
+    and people's decisions with who and why (query `describe`)."""
 
     async def go() -> None:
         pipes = await _pipes(home)

@@ -81,7 +81,10 @@ class Pipelines:
     @property
     def releases_dir(self) -> Path:
         """Where the Ops stage releases a run's workspace: beside the state dir, never inside it
-        (sandboxed apps cannot see the state dir), e.g. `.coderunner-releases` next to `.coderunner`."""
+        (sandboxed apps cannot see the state dir), e.g. `.coderunner-releases` next to `.coderunner`;
+        or CODERUNNER_RELEASES_DIR (docker-compose: a volume the workers and the host share)."""
+        if self.settings.releases_dir is not None:
+            return self.settings.releases_dir
         home = self.settings.home.resolve()
         return home.parent / f".{home.name.lstrip('.')}-releases"
 
