@@ -76,7 +76,8 @@ def test_render_has_what_the_data_plane_relies_on() -> None:
     servers = [Server("web-v1-0", 4001, 3), Server("web-v1-1", 4002, 0, False)]
     text = render(8080, Path("/s/api.sock"), servers)
     assert "bind 127.0.0.1:8080" in text and "stats socket /s/api.sock mode 600 level admin" in text
-    assert "retry-on conn-failure" in text  # a request that reached a backend is never sent twice
+    assert "retry-on conn-failure empty-response" in text  # an idempotent request that got no answer
+    assert "disable-l7-retry unless METH_GET || METH_OPTIONS || METH_PUT || METH_DELETE" in text  # POST never
     assert "server web-v1-0 127.0.0.1:4001 weight 3 check" in text
     assert "server web-v1-1 127.0.0.1:4002 weight 0 check inter 1s fall 1 rise 1 disabled" in text
     assert "X-CodeRunner-Instance %s" in text

@@ -30,16 +30,21 @@ from starter.tools.harness import (
 
 pytestmark = pytest.mark.timeout(90)
 
-# answers GET /health; takes every other request, reads it whole, notes it, and hangs up unanswered
+# answers GET /health; reads any other request whole, notes it, and hangs up unanswered
 HANG_UP = """
 import os
 from http.server import BaseHTTPRequestHandler, HTTPServer
 class H(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     def do_GET(self):
-        self.send_response(200); self.send_header("Content-Length", "0"); self.end_headers()
+        if self.path == "/health":
+            self.send_response(200); self.send_header("Content-Length", "0"); self.end_headers()
+        else:
+            self.hang_up()
     def do_POST(self):
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.hang_up()
+    def hang_up(self):
         with open("seen.txt", "a") as f:
             f.write("x")
         self.close_connection = True
@@ -157,6 +162,21 @@ async def test_request_that_reached_a_backend_is_not_retried(host: HostProcess) 
     failed = codes["502"] + codes["closed"]
     assert failed > 0 and failed + codes["200"] == 20, codes
     assert len(seen_file.read_text()) == failed  # each broken POST reached the backend exactly once
+
+
+async def test_idempotent_request_that_got_no_answer_is_retried_elsewhere(host: HostProcess) -> None:
+    """A GET whose backend hung up without a byte of answer is sent again, to another instance
+    (RFC 9110 §9.2.2): a client never sees a broken connection for it, unlike a POST's."""
+    hang = InstanceSpec(instance_id="get-v1-0", deployment="get", version="v1",
+                        command=["python", "-c", HANG_UP])
+    port = await routed(host, "get", [hang, demo("get-v1-1", "get")])
+    async with host.client() as client:
+        seen_file = Path((await client.get_instance("get-v1-0")).log_path).parent / "home" / "seen.txt"
+    async with httpx.AsyncClient(timeout=10) as http:
+        answers = [await http.get(f"http://127.0.0.1:{port}/") for _ in range(20)]
+    assert [r.status_code for r in answers] == [200] * 20
+    assert {r.headers["X-CodeRunner-Instance"] for r in answers} == {"get-v1-1"}
+    assert len(seen_file.read_text()) > 0  # some reached the hanging instance first, and were retried
 
 
 async def test_streaming_256_mib_keeps_router_and_host_memory_flat(host: HostProcess) -> None:

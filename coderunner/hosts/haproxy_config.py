@@ -9,9 +9,11 @@ Why these settings:
   flood on one deployment cannot stall another deployment's traffic;
 - bodies are streamed through fixed-size buffers (tune.bufsize), never buffered whole, so a 1 GiB
   response costs a router no more memory than a small one;
-- `retry-on conn-failure` + `option redispatch 1`: only a request whose connection to the backend
-  could not be established (so it provably never reached the app) is retried, on another backend;
-  a request that reached a backend is never sent twice, whatever its method;
+- `retry-on conn-failure` + `option redispatch 1`: a request whose connection to the backend could
+  not be established (so it provably never reached the app) is retried, on another backend; an
+  idempotent one is also retried after an `empty-response` (its backend hung up without a byte: a
+  pooled connection to an instance just killed, which HAProxy would otherwise answer by closing the
+  client's connection, or an app that crashed mid-request); POST and PATCH never, once sent;
 - a layer-4 check each second takes a dead instance out of rotation even while the host is down;
 - the only header added to requests is X-Forwarded-For: Host reaches the app unchanged (so no
   X-Forwarded-Host) and the scheme is always http (so no X-Forwarded-Proto). Every header costs the
@@ -26,6 +28,8 @@ from pathlib import Path
 from coderunner.hosts.traffic import LOG_FORMAT
 
 HAPROXY_MAX_WEIGHT = 256
+# RFC 9110 §9.2.2: requests a proxy may repeat after a connection broke (METH_GET covers HEAD)
+IDEMPOTENT = "METH_GET || METH_OPTIONS || METH_PUT || METH_DELETE || METH_TRACE"
 BACKEND = "app"
 RING = "requests"
 RING_BYTES = 8 * 1024 * 1024  # ~130k request records: minutes of history at hundreds of rps
@@ -96,7 +100,7 @@ def render(port: int, socket_path: Path, servers: list[Server], limits: Limits =
         "    timeout http-request 30s",
         "    timeout http-keep-alive 30s",
         "    retries 3",
-        "    retry-on conn-failure",
+        "    retry-on conn-failure empty-response",
         "    option redispatch 1",
         "frontend router",
         f"    bind 127.0.0.1:{port}",
@@ -104,6 +108,7 @@ def render(port: int, socket_path: Path, servers: list[Server], limits: Limits =
         f'    log-format "{LOG_FORMAT}"',
         "    option forwardfor",  # the client's address; Host is passed through unchanged
         "    http-response set-header X-CodeRunner-Instance %s",
+        f"    http-request disable-l7-retry unless {IDEMPOTENT}",
         f"    default_backend {BACKEND}",
         f"backend {BACKEND}",
         "    balance roundrobin",
