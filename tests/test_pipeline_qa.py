@@ -3,6 +3,9 @@ backoff, dead letters and a person's decisions (SDK), the circuit breaker, the i
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -23,15 +26,41 @@ FLAKY_DEV = sh(
     " else echo broken > {f}; fi"
 )
 FLAKY_QA = sh("grep -q fixed {f} || { echo 'QA: {f} says broken'; exit 1; }")
+# as FLAKY_QA, but a failing QA first waits at a barrier (a TCP port: sandboxes share the host's
+# network, not its files), so the failures of several tasks end together however loaded the machine is
+BARRIER_QA = """
+import pathlib, socket, sys
+if "fixed" in pathlib.Path("{f}").read_text():
+    sys.exit(0)
+socket.create_connection(("127.0.0.1", {port})).recv(2)
+sys.exit("QA: {f} says broken")
+"""
 QUIET_BREAKER = {"min_count": 50, "window": 50}  # tests that are not about the breaker keep it closed
 
 
-def flaky(tid: str, owned: str, estimate: float, **extra: Any) -> dict[str, Any]:
+def flaky(tid: str, owned: str, estimate: float, qa: list[str] = FLAKY_QA, **extra: Any) -> dict[str, Any]:
     agent = {
         "dev": [a.replace("{f}", owned) for a in FLAKY_DEV],
-        "qa": [a.replace("{f}", owned) for a in FLAKY_QA],
+        "qa": [a.replace("{f}", owned) for a in qa],
     }
     return {"id": tid, "owns": [owned], "agent": agent, "estimate": estimate, **extra}
+
+
+@contextlib.asynccontextmanager
+async def barrier(parties: int) -> AsyncIterator[int]:
+    """A port on which the first `parties` connections are held until all have come, then let go."""
+    waiting: list[asyncio.StreamWriter] = []
+
+    async def arrive(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        waiting.append(writer)
+        if len(waiting) == parties:
+            for each in waiting:
+                each.write(b"go")
+                each.close()
+
+    server = await asyncio.start_server(arrive, "127.0.0.1", 0)
+    async with server:
+        yield server.sockets[0].getsockname()[1]
 
 
 def cmd(tid: str, owned: str, script: str, estimate: float = 1.0, **extra: Any) -> dict[str, Any]:
@@ -210,20 +239,23 @@ async def test_abort_stops_the_run_for_good(cr: CodeRunner, tmp_path: Path, name
 async def test_the_breaker_opens_above_half_failures_and_one_probe_closes_it(
     cr: CodeRunner, tmp_path: Path, name: str
 ) -> None:
-    # a and b fail their first QA together: 2 of 2 failed → open. After the cooldown one probe (a's
-    # fix, the higher rank) runs alone; it passes, the breaker closes, and only then b's fix starts.
-    # The backoff (5 s) keeps b's fix waiting until a's first QA is in, even on a loaded machine (with
-    # 1 s, a stress run once started b's fix before a's first QA failed: one failure of one, no breaker).
-    plan = write_plan(
-        tmp_path,
-        name,
-        [flaky("a", "a.txt", 2), flaky("b", "b.txt", 1)],
-        pool={"min": 2, "max": 2},
-        failures={"backoff_s": 5.0, "breaker": {"window": 4, "min_count": 2, "cooldown_s": 2.0}},
-    )
-    pipes = pipes_for(cr, tmp_path)
-    workflow_id = await pipes.run(plan, "r1")
-    result = await pipes.wait(workflow_id)
+    # a and b fail their first QA together (a barrier holds each failing QA until both are failing):
+    # 2 of 2 failed → open. After the cooldown one probe (a's fix, the higher rank) runs alone; it
+    # passes, the breaker closes, and only then b's fix starts. The backoff (5 s) keeps both fixes
+    # waiting until the workflow has both failures (a stress run once started a's fix before b's first
+    # QA had failed when the two only ran side by side: one failure of one, no breaker).
+    async with barrier(2) as port:
+        qa = ["python", "-c", BARRIER_QA.replace("{port}", str(port))]
+        plan = write_plan(
+            tmp_path,
+            name,
+            [flaky("a", "a.txt", 2, qa=qa), flaky("b", "b.txt", 1, qa=qa)],
+            pool={"min": 2, "max": 2},
+            failures={"backoff_s": 5.0, "breaker": {"window": 4, "min_count": 2, "cooldown_s": 2.0}},
+        )
+        pipes = pipes_for(cr, tmp_path)
+        workflow_id = await pipes.run(plan, "r1")
+        result = await pipes.wait(workflow_id)
     assert result.status == PipelineStatus.SUCCEEDED, result
     entries = journal_of(pipes.runs_dir, workflow_id)
     order = [(e["event"], e["task"], e["attempt"]) for e in entries if e["event"] in ("start", "qa-finish")]
