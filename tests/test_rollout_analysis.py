@@ -69,10 +69,13 @@ async def test_error_canary_aborted_within_three_intervals(
     cr: CodeRunner, sandbox_host: HostProcess, store: Store, name: str
 ) -> None:
     desc = await deployed_v1(cr, name)
-    # 25 % of 400 rps: ~100 canary requests a window, so 20 % errors reads as > 10 % in all but
-    # ~0.6 % of windows (binomial); at 60 a window one rollout in ~15 needed a third window
+    # 25 % of 400 rps: ~100 canary requests a window on a calm machine, but a loaded one's load
+    # generator reached a third of that (30-38 a window), where 20 % errors once needed four windows
+    # of evidence. At 40 % each request adds ~0.25 of the 3.9 the sequential test needs (20 %: ~0.1):
+    # strong evidence within two windows in ~97 % of rollouts even at 16 requests a window; the
+    # unhealthy-windows-in-a-row rule (asserted below) aborts the others at the second window
     async with load(desc.router_url or "", rps=400) as seen:
-        await cr.rollouts.start(name, "v2", env={"VERSION": "v2", "ERROR_RATE": "0.2"},
+        await cr.rollouts.start(name, "v2", env={"VERSION": "v2", "ERROR_RATE": "0.4"},
                                 strategy=fast_strategy("25,100", "60s"), abort_cleanup_s=0.5)
         status = await cr.rollouts.wait(name, timeout_s=60)
     assert status.phase == RolloutPhase.ABORTED
