@@ -137,6 +137,15 @@ def write_project(root: Path, tasks: list[dict[str, Any]], name: str, workers: i
     return plan
 
 
+def chain_tasks(n: int) -> list[dict[str, Any]]:
+    """`n` tasks running `true`, each after the one before: all orchestration, no work."""
+    return [
+        {"id": f"c{i}", "owns": [f"c{i}.txt"], "estimate": 0.01, "agent": {"dev": ["true"]},
+         "depends_on": [f"c{i - 1}"] if i else []}
+        for i in range(n)
+    ]
+
+
 async def real_runs(n: int, seed: int, workers: int, chain: int, unit_s: float) -> dict[str, float]:
     tasks = skewed_dag(n, seed, unit_s=unit_s)
     # runs and cache under bench/out (the repo's disk): this machine's /tmp creates files ~10x slower
@@ -144,17 +153,7 @@ async def real_runs(n: int, seed: int, workers: int, chain: int, unit_s: float) 
     root = Path(tempfile.mkdtemp(prefix="pipeline-", dir=OUT))
     dag_plan = write_project(root / "dag", tasks, "bench-dag", workers)
     batch_plan = write_project(root / "batch", barrier_tasks(tasks, workers), "bench-batch", workers)
-    chain_tasks = [
-        {
-            "id": f"c{i}",
-            "owns": [f"c{i}.txt"],
-            "estimate": 0.01,
-            "agent": {"dev": ["true"]},
-            "depends_on": [f"c{i - 1}"] if i else [],
-        }
-        for i in range(chain)
-    ]
-    chain_plan = write_project(root / "chain", chain_tasks, "bench-chain", 1)
+    chain_plan = write_project(root / "chain", chain_tasks(chain), "bench-chain", 1)
     async with bench_stack() as stack:
         pipes = Pipelines(stack.cr.client, stack.cr.settings.model_copy(update={"home": root / "home"}))
         started = time.perf_counter()

@@ -27,7 +27,7 @@ from temporalio.api.history.v1 import HistoryEvent
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import bench_stack
-from bench.pipeline_makespan import OUT, write_project
+from bench.pipeline_makespan import OUT, chain_tasks, write_project
 from starter.sdk.pipelines import Pipelines
 
 # per kind: (the event that closes the interval, the event that opens it)
@@ -54,14 +54,6 @@ def intervals(events: list[HistoryEvent]) -> dict[str, list[float]]:
                 found[name].append(at - opened[start])
         opened[event.event_type] = at
     return found
-
-
-def chain_tasks(n: int) -> list[dict[str, object]]:
-    return [
-        {"id": f"c{i}", "owns": [f"c{i}.txt"], "estimate": 0.01, "agent": {"dev": ["true"]},
-         "depends_on": [f"c{i - 1}"] if i else []}
-        for i in range(n)
-    ]
 
 
 async def main(rounds: int, chain: int) -> None:
