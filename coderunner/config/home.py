@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets as _secrets
+import threading
 from pathlib import Path
 from typing import BinaryIO
 
@@ -47,14 +48,21 @@ def open_private_log(path: Path) -> BinaryIO:
 
 
 def write_private(path: Path, data: bytes) -> None:
-    """Write a file readable by its owner only (keys and tokens), created 0600 from the start."""
+    """Write a file readable by its owner only (keys and tokens), created 0600 from the start, and
+    replace the old one whole: written beside it, then renamed over it, so a reader (the CLI reading
+    stack.json while the supervisor rewrites it) sees the old content or the new, never an empty or
+    half-written file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        os.write(fd, data)
-    finally:
-        os.close(fd)
-    os.chmod(path, 0o600)
+        with os.fdopen(fd, "wb") as out:  # writes it all (os.write may write part)
+            out.write(data)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def read_or_create_token(path: Path) -> str:
