@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +16,7 @@ from coderunner.client import data_converter
 from coderunner.config.home import HomeLayout, read_or_create_key
 from coderunner.config.settings import Settings
 from coderunner.config.temporal_bin import temporal_binary
+from coderunner.config.temporal_server import DYNAMIC_CONFIG, dev_server_config_args
 from coderunner.models import search_attributes as sa
 from coderunner.store.repository import Store
 from starter.sdk import CodeRunner
@@ -39,8 +40,10 @@ async def bench_stack(
     extra_activities: Sequence = (),
     task_queue: str = "bench",
     server_args: Sequence[str] = (),
+    server_config: Mapping[str, int] = DYNAMIC_CONFIG,
 ) -> AsyncIterator[BenchStack]:
-    """`server_args`: extra `temporal server start-dev` flags, e.g. a dynamic-config value."""
+    """`server_args`: extra `temporal server start-dev` flags, e.g. a dynamic-config value;
+    `server_config`: the dynamic config the project's servers run with (`{}`: the server's defaults)."""
     home = Path(tempfile.mkdtemp(prefix="coderunner-bench-"))
     host = HostProcess(home).start()
     key = read_or_create_key(HomeLayout(home).codec_key)
@@ -49,7 +52,9 @@ async def bench_stack(
             dev_server_existing_path=temporal_binary(),
             search_attributes=sa.ALL,
             data_converter=data_converter(key),
-            dev_server_extra_args=["--log-level", "error", *server_args],
+            dev_server_extra_args=[
+                "--log-level", "error", *dev_server_config_args(server_config), *server_args
+            ],
         ) as env:
             store = Store(url=f"sqlite:///{HomeLayout(home).app_db}")
             provider = host.client()

@@ -1,13 +1,16 @@
-"""Where a pipeline task's orchestration time goes, round after round in one process.
+"""Where a pipeline task's orchestration time goes, round after round, on the server's default
+dynamic config (the baseline) and on the project's (coderunner/config/temporal_server.py).
 
     python bench/pipeline_task_timeline.py [--rounds 4] [--chain 20]
 
-Runs a chain of `true` commands (pool of one) `--rounds` times on one throwaway stack and reads each
-run's history: per task, the workflow task's schedule-to-start (matching), its processing (the
-worker), the activity's schedule-to-start (0 when dispatched eagerly) and run time (the dev step).
-Printed per round, with each figure against round 0 (the baseline, same process). Why it exists:
-`pipeline_makespan.py` measures ~26 ms a task in the first chain of a process and 52-53 ms in every
-later one; this shows which part grows (each workflow task's schedule-to-start, one by one).
+Runs a chain of `true` commands (pool of one) `--rounds` times on a throwaway stack per config and
+reads each run's history: per task, the workflow task's schedule-to-start (transfer queue + matching),
+its processing (the worker), the activity's schedule-to-start (0 when dispatched eagerly) and run time
+(the dev step). Printed per round, the project's figures against the baseline's for the same round.
+Why it exists: a chain ran at ~26 ms a task in the first rounds of a process and 52-53 ms in every
+later one. The growth was each workflow task's schedule-to-start (2 ms -> ~28 ms), and the server's
+own metrics placed it in the history shard's transfer-queue reads, which the default config limits
+to 20 a second (history.transferProcessorMaxPollRPS) once a ~2 s burst is spent.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import logging
 import shutil
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from statistics import median
 
@@ -28,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import bench_stack
 from bench.pipeline_makespan import OUT, chain_tasks, write_project
+from coderunner.config.temporal_server import DYNAMIC_CONFIG
 from starter.sdk.pipelines import Pipelines
 
 # per kind: (the event that closes the interval, the event that opens it)
@@ -56,28 +61,39 @@ def intervals(events: list[HistoryEvent]) -> dict[str, list[float]]:
     return found
 
 
-async def main(rounds: int, chain: int) -> None:
-    OUT.mkdir(parents=True, exist_ok=True)
-    root = Path(tempfile.mkdtemp(prefix="timeline-", dir=OUT))
-    plan = write_project(root / "chain", chain_tasks(chain), "timeline-chain", 1)
-    baseline: dict[str, float] = {}
-    async with bench_stack() as stack:
+async def rounds_on(config: Mapping[str, int], plan: Path, root: Path, rounds: int,
+                    chain: int) -> list[tuple[float, dict[str, list[float]]]]:
+    """(seconds a task, intervals) per round, on one stack whose server runs `config`."""
+    found = []
+    async with bench_stack(server_config=config) as stack:
         for n in range(rounds):
             home = stack.cr.settings.model_copy(update={"home": root / f"home-{n}"})  # its own cache
             pipes = Pipelines(stack.cr.client, home)
             workflow_id = await pipes.run(plan, f"r{n}")
             result = await pipes.wait(workflow_id)
             history = await stack.cr.client.get_workflow_handle(workflow_id).fetch_history()
-            found = intervals(list(history.events))
-            medians = {name: median(values) for name, values in found.items() if values}
-            baseline = baseline or medians
-            print(f"round {n}: {result.makespan_s / chain * 1000:.0f} ms a task")
-            for name, value in medians.items():
-                ratio = f"{value / baseline[name]:.1f}x round 0" if baseline[name] > 0 else "round 0: 0"
-                print(f"  {name}: median {value * 1000:.1f} ms ({ratio})")
-            waits = " ".join(f"{v * 1000:.0f}" for v in found["workflow task schedule-to-start"])
-            print(f"  each workflow task's schedule-to-start, ms: {waits}")
+            found.append((result.makespan_s / chain, intervals(list(history.events))))
+    return found
+
+
+async def main(rounds: int, chain: int) -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    root = Path(tempfile.mkdtemp(prefix="timeline-", dir=OUT))
+    plan = write_project(root / "chain", chain_tasks(chain), "timeline-chain", 1)
+    baseline = await rounds_on({}, plan, root / "default", rounds, chain)
+    ours = await rounds_on(DYNAMIC_CONFIG, plan, root / "ours", rounds, chain)
     shutil.rmtree(root, ignore_errors=True)
+    print(f"server config: {dict(DYNAMIC_CONFIG)} against the server's defaults (baseline)")
+    for n, ((base_task, base), (task, found)) in enumerate(zip(baseline, ours, strict=True)):
+        print(f"round {n}: {task * 1000:.0f} ms a task, baseline {base_task * 1000:.0f} "
+              f"({task / base_task:.2f}x)")
+        for name, values in found.items():
+            if values and base[name]:
+                print(f"  {name}: median {median(values) * 1000:.1f} ms, "
+                      f"baseline {median(base[name]) * 1000:.1f} ms")
+        for label, each in (("", found), ("baseline ", base)):
+            waits = " ".join(f"{v * 1000:.0f}" for v in each["workflow task schedule-to-start"])
+            print(f"  {label}each workflow task's schedule-to-start, ms: {waits}")
 
 
 if __name__ == "__main__":

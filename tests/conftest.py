@@ -22,6 +22,7 @@ from coderunner.client import data_converter
 from coderunner.config.home import HomeLayout, read_or_create_key
 from coderunner.config.settings import Settings
 from coderunner.config.temporal_bin import temporal_binary
+from coderunner.config.temporal_server import dev_server_config_args
 from coderunner.models import search_attributes as sa
 from coderunner.models.deployment import DeploymentTimings
 from coderunner.store.repository import Store
@@ -54,6 +55,7 @@ async def temporal_env(home: Path) -> AsyncIterator[WorkflowEnvironment]:
         dev_server_extra_args=[
             "--log-level",
             "error",
+            *dev_server_config_args(),
             "--dynamic-config-value",
             f"limit.historyCount.suggestContinueAsNew={CAN_AFTER}",
         ],

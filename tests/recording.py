@@ -22,6 +22,7 @@ from activities.registry import activities
 from coderunner.config.home import HomeLayout
 from coderunner.config.settings import Settings
 from coderunner.config.temporal_bin import temporal_binary
+from coderunner.config.temporal_server import dev_server_config_args
 from coderunner.models import search_attributes as sa
 from coderunner.store.repository import Store
 from starter.sdk import CodeRunner
@@ -41,7 +42,7 @@ async def local_stack(
 ) -> AsyncIterator[CodeRunner]:
     """A dev server (continue-as-new suggested after `can_after` events) and a worker on `task_queue`
     whose activities named like one in `swap` are replaced by it."""
-    args = ["--log-level", "error"]
+    args = ["--log-level", "error", *dev_server_config_args()]
     if can_after is not None:
         args += ["--dynamic-config-value", f"limit.historyCount.suggestContinueAsNew={can_after}"]
     swapped = {fn.__name__ for fn in swap}

@@ -24,6 +24,7 @@ import psutil
 
 from coderunner.config.home import HomeLayout, home_dir, read_or_create_token, write_private
 from coderunner.config.temporal_bin import temporal_binary
+from coderunner.config.temporal_server import dev_server_config_args
 from coderunner.models import search_attributes as sa
 from starter.stack.processes import ProcessRecord, spawn, terminate, wait_until
 
@@ -70,6 +71,7 @@ def child_commands(home: Path, stack: dict) -> dict[str, list[str]]:
             "--log-level",
             "warn",
             *sa.dev_server_args(),
+            *dev_server_config_args(),
         ],
         "codec": [
             py,
