@@ -8,7 +8,13 @@ from typing import Any
 
 import pytest
 
-from coderunner.decisions.pipeline_ops import ops_reason, ops_status, releases_to_prune, rollout_verdict
+from coderunner.decisions.pipeline_ops import (
+    ops_reason,
+    ops_status,
+    ops_summary,
+    releases_to_prune,
+    rollout_verdict,
+)
 from coderunner.models.pipeline import PipelineStatus, check_plan
 from coderunner.models.pipeline_ops import OpsPhase, OpsState
 from coderunner.models.rollout import RolloutPhase
@@ -123,3 +129,11 @@ def test_releases_to_prune_keeps_the_newest_and_those_in_use(
     released_at: dict[str, float], in_use: set[str], keep: int, pruned: list[str]
 ) -> None:
     assert releases_to_prune(released_at, in_use, keep) == pruned
+
+
+def test_the_summary_says_the_verdict_once() -> None:
+    promoted = OpsState(phase=OpsPhase.PROMOTED, deployment="web", version="v2", kind="rollout",
+                        from_version="v1", outcome="promoted: web now runs v2")
+    assert ops_summary(promoted) == "Ops: web v2 (canary rollout v1 → v2) promoted: web now runs v2"
+    failed = OpsState(phase=OpsPhase.FAILED, deployment="web", version="v2", kind="new", outcome="no port")
+    assert ops_summary(failed) == "Ops: web v2 (new deployment) failed: no port"

@@ -55,7 +55,9 @@ def ops_reason(ops: OpsState) -> str:
 
 
 def ops_summary(ops: OpsState) -> str:
-    """One line for the UI and the CLI."""
+    """One line for the UI and the CLI. A rollout's outcome starts with its own verdict ("promoted:
+    web now runs v2"), which the phase already says: it is not said twice."""
     how = {"rollout": f"canary rollout {ops.from_version} → {ops.version}", "new": "new deployment"}
     text = f"Ops: {ops.deployment} {ops.version} ({how.get(ops.kind, 'release')}) {ops.phase.value}"
-    return text + (f": {ops.outcome}" if ops.outcome else "")
+    outcome = ops.outcome.removeprefix(f"{ops.phase.value}: ")
+    return text + (f": {outcome}" if outcome else "")
