@@ -194,6 +194,20 @@ def test_describe_tells_a_long_abort_reason_once_wrapped_with_ages() -> None:
     assert "1m" in text and "12:00" not in text
 
 
+def test_describe_names_the_config_versions_of_a_config_release() -> None:
+    link = RolloutLink(workflow_id="rollout/shop/v1+config-3", version="v1", from_version="v1",
+                       phase=RolloutPhase.PROMOTED, config_version=3, from_config_version=2)
+    desc = DeploymentDescription(
+        workflow_id="deployment/shop", spec=DeploymentSpec(name="shop", command=["python", "app.py"]),
+        status=DeploymentStatus.RUNNING, status_reason=None, router_url=None, instances=[], replacements=0,
+        events=[], last_rollout=link,
+    )
+    assert "last rollout v1, config v2 → v3: promoted" in description(desc)
+    code_and_config = link.model_copy(update={"version": "v2"})
+    assert code_and_config.versions() == "v1 → v2, config v2 → v3"
+    assert link.model_copy(update={"config_version": None}).versions() == "v1 → v1"
+
+
 async def test_deploy_dry_run_shows_what_would_change_and_changes_nothing(
     cli_env: dict[str, str], cr: CodeRunner, name: str
 ) -> None:

@@ -147,6 +147,7 @@ async def test_bad_config_is_caught_by_the_canary_and_reverted_good_one_promoted
         assert "error rate" in (status.outcome or "")
         after = await settled(cr, name, timeout_s=90)
         assert after.spec.config is not None and after.spec.config.version == 1
+        assert after.last_rollout is not None and after.last_rollout.versions() == "v1, config v1 → v2"
         # (a health sweep on a starved machine may replace a stable instance: it comes back on v1 too)
         assert all(i.group == InstanceGroup.STABLE for i in after.instances)
         for instance in after.instances:

@@ -128,7 +128,9 @@ class RolloutHost:
             workflow.patched("config-rollouts")  # marks histories of config releases (new path only)
         wid = rollout_id(st.spec.name, req.version, req.config_version)
         weights = plan_weights(req.strategy)
-        st.rollout = RolloutLink(workflow_id=wid, version=req.version, from_version=st.spec.version)
+        from_config = st.spec.config.version if st.spec.config and req.config_version else None
+        st.rollout = RolloutLink(workflow_id=wid, version=req.version, from_version=st.spec.version,
+                                 config_version=req.config_version, from_config_version=from_config)
         st.rollout_spec = self.canary_spec(req)
         try:
             handle = await workflow.start_child_workflow(

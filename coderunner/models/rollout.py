@@ -365,6 +365,16 @@ class RolloutLink(BaseModel):
     canary_weight: int = Field(default=0, ge=0, le=100)
     phase: RolloutPhase = RolloutPhase.PROVISIONING
     outcome: str | None = None  # why it ended (promoted / aborted + reason)
+    # a config release (the code version may stay the same): the config versions it moves between
+    config_version: int | None = None
+    from_config_version: int | None = None
+
+    def versions(self) -> str:
+        """"v1 → v2", or for a config release of the same code "v1, config v3 → v4"."""
+        code = self.version if self.version == self.from_version else f"{self.from_version} → {self.version}"
+        if self.config_version is None:
+            return f"{self.from_version} → {self.version}"
+        return f"{code}, config v{self.from_config_version or '?'} → v{self.config_version}"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -93,7 +93,7 @@ def header(desc: DeploymentDescription, rollout: RolloutStatus | None, step: str
 
 
 def _last_rollout(link: RolloutLink) -> Text:
-    text = _mark(PHASE_MARK[link.phase], f"{link.from_version} → {link.version} {link.phase.value}")
+    text = _mark(PHASE_MARK[link.phase], f"{link.versions()} {link.phase.value}")
     if link.outcome:
         text.append(f" — {link.outcome}")
     return text

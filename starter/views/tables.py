@@ -99,12 +99,12 @@ def _rollout_lines(desc: DeploymentDescription) -> list[str]:
     if desc.rollout:
         r = desc.rollout
         return [
-            f"rollout     {r.from_version} → {r.version}: {r.phase.value}, canary at {r.canary_weight}%"
+            f"rollout     {r.versions()}: {r.phase.value}, canary at {r.canary_weight}%"
             f"   ({r.workflow_id}; `coderunner rollout status {desc.spec.name}`)"
         ]
     if desc.last_rollout:
         r = desc.last_rollout
-        head = f"last rollout {r.from_version} → {r.version}: {r.phase.value}"
+        head = f"last rollout {r.versions()}: {r.phase.value}"
         return wrapped(head + (f" — {r.outcome}" if r.outcome else ""), indent=13)
     return []
 
