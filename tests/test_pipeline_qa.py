@@ -29,10 +29,11 @@ FLAKY_QA = sh("grep -q fixed {f} || { echo 'QA: {f} says broken'; exit 1; }")
 # as FLAKY_QA, but a failing QA first waits at a barrier (a TCP port: sandboxes share the host's
 # network, not its files), so the failures of several tasks end together however loaded the machine is
 BARRIER_QA = """
-import pathlib, socket, sys
+import pathlib, socket, sys, time
 if "fixed" in pathlib.Path("{f}").read_text():
     sys.exit(0)
 socket.create_connection(("127.0.0.1", {port})).recv(2)
+time.sleep({linger})
 sys.exit("QA: {f} says broken")
 """
 QUIET_BREAKER = {"min_count": 50, "window": 50}  # tests that are not about the breaker keep it closed
@@ -241,17 +242,23 @@ async def test_the_breaker_opens_above_half_failures_and_one_probe_closes_it(
 ) -> None:
     # a and b fail their first QA together (a barrier holds each failing QA until both are failing):
     # 2 of 2 failed → open. After the cooldown one probe (a's fix, the higher rank) runs alone; it
-    # passes, the breaker closes, and only then b's fix starts. The backoff (5 s) keeps both fixes
+    # passes, the breaker closes, and only then b's fix starts. The backoff (2 s) keeps both fixes
     # waiting until the workflow has both failures (a stress run once started a's fix before b's first
-    # QA had failed when the two only ran side by side: one failure of one, no breaker).
+    # QA had failed when the two only ran side by side: one failure of one, no breaker). The cooldown
+    # (5 s) outlasts the backoff, so both fixes are ready when the breaker half-opens and the rank
+    # picks the probe: with the cooldown shorter, the fix whose backoff ended first was the only one
+    # ready — b's, when b's QA reported its failure a moment before a's (a later run, `assert 7 < 4`).
+    # a's QA fails half a second after b's here, so that order is the one tested.
     async with barrier(2) as port:
-        qa = ["python", "-c", BARRIER_QA.replace("{port}", str(port))]
+        def qa(linger: float) -> list[str]:
+            return ["python", "-c", BARRIER_QA.replace("{port}", str(port)).replace("{linger}", str(linger))]
+
         plan = write_plan(
             tmp_path,
             name,
-            [flaky("a", "a.txt", 2, qa=qa), flaky("b", "b.txt", 1, qa=qa)],
+            [flaky("a", "a.txt", 2, qa=qa(0.5)), flaky("b", "b.txt", 1, qa=qa(0))],
             pool={"min": 2, "max": 2},
-            failures={"backoff_s": 5.0, "breaker": {"window": 4, "min_count": 2, "cooldown_s": 2.0}},
+            failures={"backoff_s": 2.0, "breaker": {"window": 4, "min_count": 2, "cooldown_s": 5.0}},
         )
         pipes = pipes_for(cr, tmp_path)
         workflow_id = await pipes.run(plan, "r1")
