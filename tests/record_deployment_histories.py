@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateStage
@@ -39,6 +38,10 @@ CALM = DeploymentTimings(sweep_interval_s=2.0, health_deadline_s=20, drain_s=0.1
 HURRIED = CALM.model_copy(update={"sweep_interval_s": 0.05})  # reaches CAN_AFTER within seconds
 # long steps, analysis never pauses: only the recorder moves the rollout
 MANUAL = fast_strategy("50,100", "300s", inconclusive_limit=10_000)
+
+# `..._waits.json` was recorded with the code before `deployment-delete-interrupts` (the delete waited
+# for the instance to start); this name, with the code after it (the delete cancels the wait)
+DELETE_WHILE_PROVISIONING = "deployment_delete_while_provisioning_interrupts"
 
 Scenario = Callable[[CodeRunner, str], Awaitable[dict[str, str | None]]]
 
@@ -145,6 +148,15 @@ async def delete_refuses_queued(cr: CodeRunner, name: str) -> dict[str, str | No
     return {"deployment_delete_refuses_queued": None}
 
 
+async def delete_while_provisioning(cr: CodeRunner, name: str) -> dict[str, str | None]:
+    """A delete while the first instance still starts (slow to listen, health deadline far off)."""
+    slow = demo_spec(name).model_copy(update={"replicas": 1, "env": {"STARTUP_DELAY_S": "15"}})
+    await cr.deploy(slow, CALM.model_copy(update={"health_deadline_s": 60}))
+    await until(lambda: cr.describe(name), lambda d: bool(d.instances) and d.instances[0].pid is not None)
+    await cr.delete(name, reason="record")
+    return {DELETE_WHILE_PROVISIONING: None}
+
+
 SCENARIOS: dict[str, Scenario] = {
     "ops": ops,
     "continue_as_new": continue_as_new,
@@ -152,6 +164,7 @@ SCENARIOS: dict[str, Scenario] = {
     "rollout_aborted": rollout_aborted,
     "rollout_across_continue_as_new": rollout_across_continue_as_new,
     "delete_refuses_queued": delete_refuses_queued,
+    "delete_while_provisioning": delete_while_provisioning,
 }
 
 
@@ -178,7 +191,6 @@ async def save(client: Client, name: str, files: dict[str, str | None]) -> None:
         print(f"wrote {path} ({len(history.events)} events)")
 
 
-@asynccontextmanager
 async def record(names: list[str]) -> None:
     async with recording_stack() as (client, cr):
         for scenario in names:

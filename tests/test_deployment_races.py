@@ -100,14 +100,36 @@ async def test_delete_refuses_work_queued_behind_a_restart(
         rollout = await sent(
             client, name, DeploymentWorkflow.rollout, RolloutRequest(version="v2", strategy=MANUAL)
         )
-        await restart.result()
         assert (await delete.result()).status == DeploymentStatus.DELETED
+        # the delete cancelled the surge instance's start: the restart stops (it waited for it before)
+        assert "restart stopped: deployment" in await refused(restart)
         assert "was deleted while this request waited" in await refused(scale)  # queued before delete
         for late in (again, rollout):  # sent after it: refused on arrival today (queued before the fix)
             assert "deleted" in await refused(late)
         await gone(sandbox_host, cr, name, desc.router_url)
         with pytest.raises(Exception, match="not found"):
             await client.get_workflow_handle(rollout_id(name, "v2")).describe()
+    finally:
+        await purge(sandbox_host, name)
+
+
+async def test_delete_does_not_wait_for_instances_still_starting(
+    cr: CodeRunner, sandbox_host: HostProcess, name: str
+) -> None:
+    """Instances that take 60 s to listen (health deadline 120 s): the delete cancels their health
+    wait instead of queueing behind it, and nothing is left (it waited the 60 s before the fix)."""
+    await cr.deploy(spec(name, 2, STARTUP_DELAY_S="60"), FAST.model_copy(update={"health_deadline_s": 120}))
+    try:
+        await reaches(cr, name, lambda d: len(d.instances) == 2 and all(i.pid for i in d.instances))
+        loop = asyncio.get_running_loop()
+        asked = loop.time()
+        assert (await cr.delete(name, reason="changed my mind")).status == DeploymentStatus.DELETED
+        assert loop.time() - asked < 30, "the delete waited for the instances to start"
+        assert await host_instances(sandbox_host, name) == []
+        handle = cr.client.get_workflow_handle(workflow_id_for(name), result_type=DeploymentResult)
+        assert (await handle.result()).status == DeploymentStatus.DELETED
+        kinds = [e.kind for e in (await cr.describe(name)).events]
+        assert "deployed" not in kinds and kinds[-1] == "deleted", kinds
     finally:
         await purge(sandbox_host, name)
 

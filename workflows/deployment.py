@@ -13,7 +13,10 @@ running deployments replay (tests/histories/deployment_*.json):
 - CAN_DURING_ROLLOUT: the run continues-as-new while a rollout runs, so history stays bounded;
 - SWEEP_ROUTES_HEALTHY: a sweep that changes which instances are healthy rewires the router at once,
   so an instance failing its probes stops getting traffic before it is replaced (and gets it back
-  if it recovers).
+  if it recovers);
+- DELETE_INTERRUPTS: an accepted delete cancels the health wait of instances still starting (the
+  first provisioning, a scale, a restart's surge, a canary), instead of waiting up to the health
+  deadline for them before it may take the lock.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ DELETE_WINS = "deployment-delete-wins"
 KEEPS_WORK = "deployment-can-keeps-accepted-work"
 CAN_DURING_ROLLOUT = "deployment-can-during-rollout"
 SWEEP_ROUTES_HEALTHY = "deployment-sweep-routes-healthy"
+DELETE_INTERRUPTS = "deployment-delete-interrupts"
 
 
 @workflow.defn
@@ -68,7 +72,11 @@ class DeploymentWorkflow:
         self._keeps_work = workflow.patched(KEEPS_WORK)
         self._can_during_rollout = workflow.patched(CAN_DURING_ROLLOUT)
         self._sweep_routes_healthy = workflow.patched(SWEEP_ROUTES_HEALTHY)
-        self._ops = InstanceOps(self._state, self._timings)
+        self._delete_interrupts = workflow.patched(DELETE_INTERRUPTS)
+        if self._delete_interrupts:
+            self._ops = InstanceOps(self._state, self._timings, interrupted=lambda: self._deleting)
+        else:
+            self._ops = InstanceOps(self._state, self._timings)
         self._rollouts = RolloutHost(
             self._state, self._ops, self._event, self._publish, outlives_run=self._keeps_work
         )
@@ -88,7 +96,8 @@ class DeploymentWorkflow:
                 )
                 await self._publish()
                 await self._ops.converge()
-                await self._event("deployed", self._summary_line())
+                if not (self._delete_interrupts and self._deleting):  # a delete stopped it
+                    await self._event("deployed", self._summary_line())
                 await self._publish()
         elif self._keeps_work:
             self._rollouts.relink()
@@ -155,6 +164,10 @@ class DeploymentWorkflow:
                 if failures:
                     self._ops.settle(failures[0])
                     await self._publish()
+                    if self._delete_interrupts and self._deleting:
+                        raise ApplicationError(
+                            f"restart stopped: deployment {self._state.spec.name} is being deleted",
+                            type="DeploymentDeleted", non_retryable=True)
                     raise ApplicationError(f"restart stopped, old instances kept: {failures[0]}")
                 await self._ops.wire_router()
                 await self._ops.remove([old])

@@ -7,6 +7,7 @@ an activity, every choice comes from `decisions.instances`.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import timedelta
 
 from temporalio import workflow
@@ -46,10 +47,19 @@ def failure_message(err: BaseException) -> str:
 CANARY_HEALTH_PATH = "sweep-probes-canary-health-path"
 
 
+def never() -> bool:
+    return False
+
+
 class InstanceOps:
-    def __init__(self, state: DeploymentState, timings: DeploymentTimings) -> None:
+    def __init__(
+        self, state: DeploymentState, timings: DeploymentTimings, interrupted: Callable[[], bool] = never
+    ) -> None:
+        """`interrupted`: true once waiting for new instances is pointless (a delete was accepted):
+        a health wait in progress is cancelled and the instance counts as failed."""
         self.state = state
         self.timings = timings
+        self.interrupted = interrupted
 
     @property
     def name(self) -> str:
@@ -104,14 +114,20 @@ class InstanceOps:
                 **SANDBOX_CALL,
             )
             record.port, record.pid, record.state = info.port, info.pid, info.state.value
-            await workflow.execute_activity_method(
+            wait = workflow.start_activity_method(
                 SandboxActivities.wait_instance_healthy,
                 HealthWaitRequest(instance_id=record.instance_id, path=spec.health_path),
                 summary=f"wait until {record.instance_id} is healthy",
                 **health_wait(self.timings.health_deadline_s),
             )
+            await workflow.wait_condition(lambda: wait.done() or self.interrupted())
+            if not wait.done():
+                wait.cancel()
+            await wait
         except ActivityError as err:
             record.last_error = failure_message(err)
+            if self.interrupted():
+                record.last_error = "deleted while it started"
             if isinstance(err.cause, TimeoutError):
                 last = f" (last: {err.cause.cause})" if err.cause.cause else ""
                 record.last_error = f"not healthy within {self.timings.health_deadline_s:g}s{last}"
