@@ -106,6 +106,12 @@ async def rollout_aborted(cr: CodeRunner, name: str) -> dict[str, str | None]:
     return {"deployment_rollout_aborted": None}
 
 
+async def rollout_aborted_child_task_timeout(cr: CodeRunner, name: str) -> dict[str, str | None]:
+    """`rollout_aborted` again, recorded after `rollout-child-task-timeout` (the child's 3 s task timeout)."""
+    await rollout_aborted(cr, name)
+    return {"deployment_rollout_aborted_child_task_timeout": None}
+
+
 async def rollout_across_continue_as_new(cr: CodeRunner, name: str) -> dict[str, str | None]:
     """(issue 8 code) A paused rollout outlives its deployment's run; the last run sees it promoted."""
     await deployed(cr, name, HURRIED)
@@ -165,6 +171,7 @@ SCENARIOS: dict[str, Scenario] = {
     "rollout_across_continue_as_new": rollout_across_continue_as_new,
     "delete_refuses_queued": delete_refuses_queued,
     "delete_while_provisioning": delete_while_provisioning,
+    "rollout_aborted_child_task_timeout": rollout_aborted_child_task_timeout,
 }
 
 

@@ -49,7 +49,7 @@ with workflow.unsafe.imports_passed_through():
 # decisions and workflow helpers are imported inside the sandbox: its determinism checks apply to them
 from coderunner.decisions.canary import plan_weights
 from workflows.instance_ops import InstanceOps, failure_message
-from workflows.options import ROLLOUT_WATCH
+from workflows.options import ROLLOUT_WATCH, WORKFLOW_TASK_TIMEOUT
 from workflows.rollout import CanaryRolloutWorkflow
 
 EventFn = Callable[..., Awaitable[None]]
@@ -65,6 +65,9 @@ def rollout_id(name: str, version: str, config_version: int | None = None) -> st
 # A rollout command whose activity fails (a refused router weight) is answered "not done" instead of
 # failing the whole deployment workflow; the rollout then rolls itself back.
 COMMAND_FAILURE_ACKED = "rollout-command-failure-acked"
+# The rollout child's workflow task timeout is 3 s, as its deployment's (it had the server's 10 s): a
+# workflow task lost with a killed worker held the rollout 10 s before another worker retried it.
+ROLLOUT_TASK_TIMEOUT = "rollout-child-task-timeout"
 
 
 class RolloutHost:
@@ -132,6 +135,7 @@ class RolloutHost:
         st.rollout = RolloutLink(workflow_id=wid, version=req.version, from_version=st.spec.version,
                                  config_version=req.config_version, from_config_version=from_config)
         st.rollout_spec = self.canary_spec(req)
+        task_timeout = WORKFLOW_TASK_TIMEOUT if workflow.patched(ROLLOUT_TASK_TIMEOUT) else None
         try:
             handle = await workflow.start_child_workflow(
                 CanaryRolloutWorkflow.run,
@@ -140,6 +144,7 @@ class RolloutHost:
                              scale_down_delay_s=req.scale_down_delay_s, abort_cleanup_s=req.abort_cleanup_s,
                              actor=req.actor, reason=req.reason),
                 id=wid,
+                task_timeout=task_timeout,
                 static_summary=f"Canary rollout of **{st.spec.name}** {st.spec.version} → **{req.version}**",
                 static_details=f"weights {' → '.join(map(str, weights))} %, analysis every "
                 f"{req.strategy.analysis.interval_s:g}s. Query `status`; updates `promote`, `abort`; "

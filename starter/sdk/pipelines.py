@@ -49,6 +49,7 @@ from coderunner.pipeline.filegraph import file_graph
 from coderunner.pipeline.planfile import PlanInvalid, load_plan
 from starter.sdk.errors import OperationError, UserError, describe_validation, update_failure
 from starter.sdk.querying import ask
+from workflows.options import WORKFLOW_TASK_TIMEOUT
 from workflows.pipeline import PipelineWorkflow
 
 RUNS_DIR = "pipelines"
@@ -116,6 +117,7 @@ class Pipelines:
             PipelineInput(request=request),
             id=workflow_id_for(plan.name, run),
             task_queue=self.settings.task_queue,
+            task_timeout=WORKFLOW_TASK_TIMEOUT,  # a task lost with its worker is retried within 3 s, not 10
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             search_attributes=TypedSearchAttributes(
                 [
