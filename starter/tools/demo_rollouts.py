@@ -18,8 +18,10 @@ from starter.sdk.client import CodeRunner
 from starter.views.rollouts import watch
 from starter.views.tables import description, statuses
 
-# 3 s windows at 150 rps: ~45 canary requests per window at 10 %, enough for 20 % errors to read as
-# unhealthy in (nearly) every window, so the sick build is stopped at 10 %; 8 s steps = 2-3 windows each
+# 3 s windows at 150 rps: ~45 canary requests per window at 10 %; 40 % errors make the evidence decisive
+# in the first window, so the sick build is stopped at 10 %. (With 20 % a window that drew few errors —
+# 5 of 39, then 6 of 41 — left the evidence short of the abort when the step ended, the rollout paused
+# for a person, and the demo waited on it.) 8 s steps = 2-3 windows each
 DEMO_RPS = 150.0
 DEMO_STRATEGY = RolloutStrategy.from_shorthand("10,25,50,75,100", "8s", "3s",
                                                AnalysisSettings(min_requests=10))
@@ -57,11 +59,11 @@ async def steady_load(url: str, rps: float = 100.0) -> AsyncIterator[collections
 
 async def rollout_stories(cr: CodeRunner, name: str, say: Callable[[str], None]) -> None:
     router = (await cr.describe(name)).router_url or ""
-    say(f"canary rollout of a sick v2 (ERROR_RATE=0.2) under {DEMO_RPS:g} rps of live traffic")
-    typer.echo("  coderunner rollout demo --version v2 --set ERROR_RATE=0.2 --steps 10,25,50,75,100 "
+    say(f"canary rollout of a sick v2 (ERROR_RATE=0.4) under {DEMO_RPS:g} rps of live traffic")
+    typer.echo("  coderunner rollout demo --version v2 --set ERROR_RATE=0.4 --steps 10,25,50,75,100 "
                "--step-duration 8s --analysis-interval 3s --watch")
     async with steady_load(router, DEMO_RPS) as seen:
-        await cr.rollouts.start(name, "v2", env={"VERSION": "v2", "ERROR_RATE": "0.2"},
+        await cr.rollouts.start(name, "v2", env={"VERSION": "v2", "ERROR_RATE": "0.4"},
                                 strategy=DEMO_STRATEGY, abort_cleanup_s=1.0, actor="demo",
                                 reason="demo: sick build")
         await watch(cr.rollouts, name, live=False)
