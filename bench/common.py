@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import contextlib
+import logging
 import tempfile
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +26,7 @@ from starter.sdk import CodeRunner
 from starter.tools.harness import DEMO_APP, HostProcess
 from workflows.registry import WORKFLOW_RUNNER, WORKFLOWS
 
-__all__ = ["DEMO_APP", "BenchStack", "bench_stack"]
+__all__ = ["DEMO_APP", "BenchStack", "bench_stack", "run_main"]
 
 
 @dataclass
@@ -75,3 +78,14 @@ async def bench_stack(
             await provider.aclose()
     finally:
         host.cleanup()
+
+
+def run_main(doc: str, main: Callable[..., Coroutine[object, object, None]], **flags: int | float) -> None:
+    """A bench's entry point: its docstring's first line as `--help`, a `--flag` per keyword (typed by its
+    default; `real_tasks` is `--real-tasks`) passed to `main` by name, and the SDK's and server's logs
+    quiet so the figures are all that prints."""
+    logging.basicConfig(level=logging.ERROR)
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    for name, default in flags.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", type=type(default), default=default)
+    asyncio.run(main(**vars(parser.parse_args())))

@@ -8,32 +8,30 @@ is measured from start to RUNNING; the baseline is a workflow that runs one triv
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import logging
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import DEMO_APP, bench_stack
+from bench.common import DEMO_APP, bench_stack, run_main
 from bench.hello import HelloWorkflow, say_hello
 from coderunner.models.deployment import DeploymentSpec, DeploymentTimings
 
 
-async def main(deployments: int, hellos: int) -> None:
+async def main(deployments: int, hello: int) -> None:
     async with bench_stack([HelloWorkflow], [say_hello]) as stack:
         client, cr = stack.env.client, stack.cr
         start = time.perf_counter()
         await asyncio.gather(
             *(
                 client.execute_workflow(HelloWorkflow.run, str(n), id=f"hello-{n}", task_queue="bench")
-                for n in range(hellos)
+                for n in range(hello)
             )
         )
         hello_s = time.perf_counter() - start
-        hello_rate = hellos / hello_s
+        hello_rate = hello / hello_s
 
         timings = DeploymentTimings(sweep_interval_s=30, health_deadline_s=120)
         specs = [
@@ -48,7 +46,7 @@ async def main(deployments: int, hellos: int) -> None:
         deploy_rate = deployments / deploy_s
         await asyncio.gather(*(cr.delete(s.name) for s in specs))
 
-    print(f"hello workflows:   {hellos} in {hello_s:.2f}s = {hello_rate:.1f}/s")
+    print(f"hello workflows:   {hello} in {hello_s:.2f}s = {hello_rate:.1f}/s")
     print(f"deploy workflows:  {deployments} in {deploy_s:.2f}s = {deploy_rate:.2f}/s ({running} running)")
     print(
         f"ratio deploy/hello throughput: {deploy_rate / hello_rate:.3f} "
@@ -57,9 +55,4 @@ async def main(deployments: int, hellos: int) -> None:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.ERROR)
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--deployments", type=int, default=20)
-    parser.add_argument("--hello", type=int, default=200)
-    args = parser.parse_args()
-    asyncio.run(main(args.deployments, args.hello))
+    run_main(__doc__, main, deployments=20, hello=200)

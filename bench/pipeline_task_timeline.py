@@ -1,5 +1,6 @@
-"""Where a pipeline task's orchestration time goes, round after round, on the server's default
-dynamic config (the baseline) and on the project's (coderunner/config/temporal_server.py).
+"""Where a pipeline task's orchestration time goes, round by round: our server config vs its defaults.
+
+The baseline is the server's default dynamic config; ours is coderunner/config/temporal_server.py.
 
     python bench/pipeline_task_timeline.py [--rounds 4] [--chain 20]
 
@@ -15,9 +16,6 @@ to 20 a second (history.transferProcessorMaxPollRPS) once a ~2 s burst is spent.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import logging
 import shutil
 import sys
 import tempfile
@@ -30,7 +28,7 @@ from temporalio.api.history.v1 import HistoryEvent
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import bench_stack
+from bench.common import bench_stack, run_main
 from bench.pipeline_makespan import OUT, chain_tasks, write_project
 from coderunner.config.temporal_server import DYNAMIC_CONFIG
 from starter.sdk.pipelines import Pipelines
@@ -97,9 +95,4 @@ async def main(rounds: int, chain: int) -> None:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.ERROR)
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=4)
-    parser.add_argument("--chain", type=int, default=20)
-    args = parser.parse_args()
-    asyncio.run(main(args.rounds, args.chain))
+    run_main(__doc__, main, rounds=4, chain=20)
