@@ -73,10 +73,7 @@ class DeploymentWorkflow:
         self._can_during_rollout = workflow.patched(CAN_DURING_ROLLOUT)
         self._sweep_routes_healthy = workflow.patched(SWEEP_ROUTES_HEALTHY)
         self._delete_interrupts = workflow.patched(DELETE_INTERRUPTS)
-        if self._delete_interrupts:
-            self._ops = InstanceOps(self._state, self._timings, interrupted=lambda: self._deleting)
-        else:
-            self._ops = InstanceOps(self._state, self._timings)
+        self._ops = InstanceOps(self._state, self._timings, interrupted=self._cut_short_by_delete)
         self._rollouts = RolloutHost(
             self._state, self._ops, self._event, self._publish, outlives_run=self._keeps_work
         )
@@ -96,7 +93,7 @@ class DeploymentWorkflow:
                 )
                 await self._publish()
                 await self._ops.converge()
-                if not (self._delete_interrupts and self._deleting):  # a delete stopped it
+                if not self._cut_short_by_delete():
                     await self._event("deployed", self._summary_line())
                 await self._publish()
         elif self._keeps_work:
@@ -164,7 +161,7 @@ class DeploymentWorkflow:
                 if failures:
                     self._ops.settle(failures[0])
                     await self._publish()
-                    if self._delete_interrupts and self._deleting:
+                    if self._cut_short_by_delete():
                         raise ApplicationError(
                             f"restart stopped: deployment {self._state.spec.name} is being deleted",
                             type="DeploymentDeleted", non_retryable=True)
@@ -313,6 +310,11 @@ class DeploymentWorkflow:
                     await self._event("instance_replaced", f"{iid} replaced: {why}")
         await self._ops.converge()
         await self._publish()
+
+    def _cut_short_by_delete(self) -> bool:
+        """(DELETE_INTERRUPTS) A delete was accepted: instances still starting are not waited for, and
+        the work that was starting them ends saying so (runs recorded before the patch: never)."""
+        return self._delete_interrupts and self._deleting
 
     def _refuse_if_ended(self, what: str) -> None:
         if self._deleting and self._state.status not in _ENDED:

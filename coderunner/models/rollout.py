@@ -371,9 +371,11 @@ class RolloutLink(BaseModel):
 
     def versions(self) -> str:
         """"v1 → v2", or for a config release of the same code "v1, config v3 → v4"."""
-        code = self.version if self.version == self.from_version else f"{self.from_version} → {self.version}"
+        code = f"{self.from_version} → {self.version}"
         if self.config_version is None:
-            return f"{self.from_version} → {self.version}"
+            return code
+        if self.version == self.from_version:
+            code = self.version
         return f"{code}, config v{self.from_config_version or '?'} → v{self.config_version}"
 
 
